@@ -1,0 +1,3 @@
+from .hooks import TargetEMAHook
+
+__all__ = ["TargetEMAHook"]

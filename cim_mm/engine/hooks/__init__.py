@@ -1,0 +1,3 @@
+from .target_ema_hook import TargetEMAHook
+
+__all__ = ['TargetEMAHook']

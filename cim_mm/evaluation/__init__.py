@@ -1,0 +1,3 @@
+from .metrics import CorrelationIoU
+
+__all__ = ["CorrelationIoU"]

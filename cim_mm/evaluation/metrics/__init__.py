@@ -1,0 +1,3 @@
+from .correlation_iou import CorrelationIoU
+
+__all__ = ['CorrelationIoU']

@@ -1,0 +1,3 @@
+from .correlation_grid import draw_correlation_grid
+
+__all__ = ["draw_correlation_grid"]

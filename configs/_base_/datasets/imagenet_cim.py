@@ -1,0 +1,32 @@
+# ImageNet-1K exemplar-context pairs (context 160, 6 exemplars of 64).
+dataset_type = 'ImageNet'
+data_root = 'data/imagenet/'
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(
+        type='CorrelationalCrop',
+        context_size=160,
+        exemplar_size=64,
+        num_exemplars=6,
+        search_size=224,
+        search_scale=(0.5, 1.0),
+        scale_range=(0.05, 0.48),
+        ratio_range=(1 / 3, 3),
+        rotation_range=(-45, 45),
+        exemplar_flip_prob=0.5),
+    dict(type='PackCIMInputs'),
+]
+
+train_dataloader = dict(
+    batch_size=512,
+    num_workers=16,
+    persistent_workers=True,
+    pin_memory=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    collate_fn=dict(type='default_collate'),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        split='train',
+        pipeline=train_pipeline))

@@ -1,0 +1,29 @@
+# Table 9: AdamW (0.9, 0.95), wd 0.05, lr 1.5e-4 x batch / 256 = 2.4e-3 at 4096,
+# 40 warmup epochs then per-iteration cosine to 0, 300 epochs, grad clip 1.0.
+optim_wrapper = dict(
+    type='AmpOptimWrapper',  # AMP on GPU; the demo config uses OptimWrapper on CPU
+    loss_scale='dynamic',
+    optimizer=dict(type='AdamW', lr=1.5e-4 * 4096 / 256, betas=(0.9, 0.95),
+                   weight_decay=0.05),
+    clip_grad=dict(max_norm=1.0),
+    paramwise_cfg=dict(
+        norm_decay_mult=0.0,
+        bias_decay_mult=0.0,
+        custom_keys=dict(
+            pos_embed=dict(decay_mult=0.0),
+            cls_token=dict(decay_mult=0.0))))
+
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0, end=40,
+         convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', T_max=260, eta_min=0.0, by_epoch=True,
+         begin=40, end=300, convert_to_iter_based=True),
+]
+
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=300)
+
+# `--auto-scale-lr` rescales lr linearly to the real total batch size.
+auto_scale_lr = dict(base_batch_size=4096, enable=False)
+
+# The target encoder's momentum rises 0.99 -> 1.0 on a cosine over training.
+custom_hooks = [dict(type='TargetEMAHook', momentum=0.99, end_momentum=1.0)]
