@@ -1,0 +1,170 @@
+"""Train a model from an mmengine config (mmpretrain's ``tools/train.py`` CLI).
+
+Examples::
+
+    python tools/train.py configs/cim/<config>.py
+    bash tools/dist_train.sh configs/cim/<config>.py 8 --amp
+    python tools/train.py CONFIG --resume                 # latest in work_dir
+    python tools/train.py CONFIG --cfg-options train_cfg.max_iters=10
+"""
+import argparse
+import logging
+import os
+import os.path as osp
+
+from mmengine.config import Config, DictAction
+from mmengine.device import get_device
+from mmengine.logging import print_log
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+import cim_mm  # noqa: F401  (applies cim_mm.compat, custom_imports or not)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Train a model')
+    parser.add_argument('config', help='config file path')
+    parser.add_argument(
+        '--work-dir',
+        help='directory for logs and checkpoints '
+        '(default: the config\'s work_dir, else ./work_dirs/<config name>)')
+    parser.add_argument(
+        '--resume',
+        nargs='?',
+        const='auto',
+        help='resume from this checkpoint; without a value, from the latest '
+        'checkpoint in the work directory')
+    parser.add_argument(
+        '--amp',
+        action='store_true',
+        help='mixed precision: AmpOptimWrapper (fp16, dynamic loss scale) on '
+        'GPU, bf16 autocast (CPUAmpOptimWrapper) on a machine without GPU')
+    parser.add_argument(
+        '--no-validate',
+        action='store_true',
+        help='do not validate during training')
+    parser.add_argument(
+        '--auto-scale-lr',
+        action='store_true',
+        help='scale the learning rate by the actual total batch size over '
+        'auto_scale_lr.base_batch_size of the config')
+    parser.add_argument(
+        '--no-pin-memory',
+        action='store_true',
+        help='set pin_memory=False in all dataloaders')
+    parser.add_argument(
+        '--no-persistent-workers',
+        action='store_true',
+        help='set persistent_workers=False in all dataloaders')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config entries, key=value (nested keys with dots; '
+        'lists as key="[a,b]"); applied after the other options')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    # torch.distributed.launch passes --local-rank (--local_rank before 2.0).
+    parser.add_argument('--local-rank', '--local_rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def default_work_dir(config_path):
+    """``./work_dirs/<config file name without extension>``."""
+    return osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
+
+
+def enable_amp(cfg):
+    """Switch ``cfg.optim_wrapper`` to the mixed precision of this machine.
+
+    Also used for configs that ask for ``AmpOptimWrapper`` on a machine
+    without GPU, where mmengine's wrapper refuses to start.
+    """
+    if get_device() != 'cpu':
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        return
+    print_log(
+        'No GPU available: mixed precision uses bf16 autocast on CPU '
+        '(CPUAmpOptimWrapper, no loss scaling) instead of AmpOptimWrapper.',
+        logger='current',
+        level=logging.WARNING)
+    cfg.optim_wrapper.type = 'CPUAmpOptimWrapper'
+    cfg.optim_wrapper.pop('loss_scale', None)
+    cfg.optim_wrapper.pop('dtype', None)
+
+
+def set_dataloader_defaults(cfg, args):
+    """pin_memory/persistent_workers defaults, unless disabled by a flag."""
+    for split in ('train', 'val', 'test'):
+        loader = cfg.get(f'{split}_dataloader')
+        if loader is None:
+            continue
+        # Pinned memory only helps host-to-accelerator copies.
+        loader.setdefault('pin_memory',
+                          get_device() != 'cpu' and not args.no_pin_memory)
+        # DataLoader rejects persistent_workers without worker processes.
+        persistent = (not args.no_persistent_workers
+                      and loader.get('num_workers', 0) > 0)
+        loader.setdefault('persistent_workers', persistent)
+        if args.no_pin_memory:
+            loader.pin_memory = False
+        if args.no_persistent_workers:
+            loader.persistent_workers = False
+
+
+def merge_args(cfg, args):
+    """Apply the command-line options to the config."""
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = default_work_dir(args.config)
+
+    if args.no_validate:
+        cfg.val_cfg = None
+        cfg.val_dataloader = None
+        cfg.val_evaluator = None
+
+    if args.amp or (cfg.optim_wrapper.get('type') == 'AmpOptimWrapper'
+                    and get_device() == 'cpu'):
+        enable_amp(cfg)
+
+    if args.resume is not None:
+        cfg.resume = True
+        cfg.load_from = None if args.resume == 'auto' else args.resume
+
+    if args.auto_scale_lr:
+        if 'base_batch_size' not in cfg.get('auto_scale_lr', {}):
+            raise ValueError(
+                '--auto-scale-lr needs `auto_scale_lr = dict(base_batch_size='
+                '...)` in the config')
+        cfg.auto_scale_lr.enable = True
+
+    set_dataloader_defaults(cfg, args)
+
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    return cfg
+
+
+def build_runner(cfg):
+    """``Runner.from_cfg``, or the registered ``runner_type`` if set."""
+    if 'runner_type' in cfg:
+        return RUNNERS.build(cfg)
+    return Runner.from_cfg(cfg)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = merge_args(Config.fromfile(args.config), args)
+    build_runner(cfg).train()
+
+
+if __name__ == '__main__':
+    main()
