@@ -24,4 +24,9 @@ model = dict(
         type='CorrelationHead',
         loss=dict(type='CrossEntropyLoss', use_sigmoid=True),
         exemplar_reduction='sum'),
+    # The release initialises every Linear with Xavier-uniform, LN with (1, 0).
+    init_cfg=[
+        dict(type='Xavier', distribution='uniform', layer='Linear'),
+        dict(type='Constant', layer='LayerNorm', val=1.0, bias=0.0),
+    ],
 )

@@ -1,0 +1,3 @@
+from .cim_vit import CIMViT
+
+__all__ = ['CIMViT']

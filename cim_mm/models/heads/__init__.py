@@ -1,0 +1,3 @@
+from .correlation_head import CorrelationHead
+
+__all__ = ['CorrelationHead']

@@ -1,0 +1,3 @@
+from .correlation_decoder import CorrelationDecoder
+
+__all__ = ['CorrelationDecoder']

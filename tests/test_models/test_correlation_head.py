@@ -1,0 +1,76 @@
+import math
+
+import pytest
+import torch
+from mmpretrain.registry import MODELS
+
+from cim_mm.models.heads import CorrelationHead
+
+
+def _maps(batch_size=2, num_exemplars=3, size=8):
+    logits = torch.randn(batch_size, num_exemplars, size, size)
+    target = torch.randint(0, 2, logits.shape, dtype=torch.uint8)
+    return logits, target
+
+
+def _eq7(logits, target):
+    """Eq. 7 per map: mean over pixels of -(y log p + (1-y) log(1-p))."""
+    p, y = logits.sigmoid(), target.float()
+    return -(y * p.log() + (1 - y) * (1 - p).log()).flatten(2).mean(2)
+
+
+def test_default_loss_is_eq7_summed_over_exemplars_mean_over_batch():
+    logits, target = _maps()
+    loss = CorrelationHead().loss(logits, target)
+    torch.testing.assert_close(loss, _eq7(logits, target).sum(1).mean())
+
+
+def test_exemplar_mean_reduction_divides_by_k():
+    logits, target = _maps()
+    loss = CorrelationHead(exemplar_reduction='mean').loss(logits, target)
+    torch.testing.assert_close(loss, _eq7(logits, target).mean())
+
+
+def test_balanced_bce_weights_each_class_by_the_other_class_fraction():
+    loss_module = MODELS.build(dict(type='BalancedBinaryCrossEntropyLoss'))
+    target = torch.tensor([[[[1, 0], [0, 0]]]], dtype=torch.uint8)
+    pixel_loss = loss_module(
+        torch.zeros(1, 1, 2, 2), target, reduction_override='none')
+    log2 = math.log(2)
+    expected = torch.tensor([[[[0.75, 0.25], [0.25, 0.25]]]]) * log2
+    torch.testing.assert_close(pixel_loss, expected)
+
+
+def test_sigmoid_mse_is_squared_error_of_probabilities():
+    logits, target = _maps()
+    loss_module = MODELS.build(dict(type='SigmoidMSELoss'))
+    torch.testing.assert_close(
+        loss_module(logits, target),
+        ((logits.sigmoid() - target.float())**2).mean())
+
+
+@pytest.mark.parametrize('loss', [
+    dict(type='CrossEntropyLoss', use_sigmoid=True),
+    dict(type='BalancedBinaryCrossEntropyLoss'),
+    dict(type='SigmoidMSELoss'),
+    dict(type='FocalLoss'),
+])
+def test_table3_losses_build_from_config_and_give_gradients(loss):
+    head = MODELS.build(dict(type='CorrelationHead', loss=loss))
+    logits, target = _maps()
+    logits.requires_grad_(True)
+    value = head.loss(logits, target)
+    assert value.dim() == 0 and torch.isfinite(value)
+    value.backward()
+    assert logits.grad.abs().sum() > 0
+
+
+def test_mismatched_shapes_are_rejected():
+    logits, target = _maps()
+    with pytest.raises(ValueError, match='share one'):
+        CorrelationHead().loss(logits, target[:, :2])
+
+
+def test_invalid_exemplar_reduction_is_rejected():
+    with pytest.raises(ValueError, match='exemplar_reduction'):
+        CorrelationHead(exemplar_reduction='max')
