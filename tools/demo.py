@@ -51,7 +51,7 @@ def main():
         cfg.train_cfg.max_iters = args.iters
         cfg.default_hooks.checkpoint.interval = args.iters
         warmup, cosine = cfg.param_scheduler
-        warmup.end = min(warmup.end, args.iters)
+        warmup.end = max(1, min(warmup.end, args.iters // 10))
         cosine.begin, cosine.end = warmup.end, args.iters
         cosine.T_max = max(args.iters - warmup.end, 1)
     # Evaluate once, after training, below.

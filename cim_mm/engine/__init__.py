@@ -1,3 +1,4 @@
 from .hooks import TargetEMAHook
+from .optimizers import FrozenAwareOptimWrapperConstructor
 
-__all__ = ["TargetEMAHook"]
+__all__ = ['TargetEMAHook', 'FrozenAwareOptimWrapperConstructor']

@@ -6,6 +6,8 @@ optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=1.5e-4 * 4096 / 256, betas=(0.9, 0.95),
                    weight_decay=0.05),
     clip_grad=dict(max_norm=1.0),
+    # no per-parameter warnings for the frozen EMA target / patch embedding
+    constructor='FrozenAwareOptimWrapperConstructor',
     paramwise_cfg=dict(
         norm_decay_mult=0.0,
         bias_decay_mult=0.0,

@@ -1,0 +1,124 @@
+"""The shipped pre-training configs against the paper's Table 9."""
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import DefaultScope
+
+from mmpretrain.registry import MODELS
+
+import cim_mm  # noqa: F401
+
+CONFIGS = osp.join(osp.dirname(osp.dirname(osp.dirname(__file__))), 'configs')
+PAPER = ['cim_vitb_300e.py', 'cim_vits_300e.py', 'cim_r50_300e.py',
+         'cim_vitb_300e_in200.py']
+
+
+def load(name):
+    return Config.fromfile(osp.join(CONFIGS, name))
+
+
+@pytest.mark.parametrize('name', PAPER)
+def test_recipe_matches_table9(name):
+    cfg = load(name)
+    opt = cfg.optim_wrapper.optimizer
+    assert opt.type == 'AdamW'
+    assert opt.betas == (0.9, 0.95)
+    assert opt.weight_decay == 0.05
+    # lr = 1.5e-4 x batch / 256 -> 2.4e-3 at 8 GPUs x 512 = 4096.
+    assert cfg.train_dataloader.batch_size * 8 == 4096
+    assert cfg.auto_scale_lr.base_batch_size == 4096
+    assert opt.lr == pytest.approx(1.5e-4 * 4096 / 256)
+    assert opt.lr == pytest.approx(2.4e-3)
+    assert cfg.optim_wrapper.clip_grad == dict(max_norm=1.0)
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    assert cfg.train_cfg.max_epochs == 300
+    warmup, cosine = cfg.param_scheduler
+    assert (warmup.type, warmup.begin, warmup.end) == ('LinearLR', 0, 40)
+    assert (cosine.type, cosine.begin, cosine.end) == (
+        'CosineAnnealingLR', 40, 300)
+    assert cosine.T_max == 260 and cosine.eta_min == 0
+    assert warmup.convert_to_iter_based and cosine.convert_to_iter_based
+    ema, = [h for h in cfg.custom_hooks if h.type == 'TargetEMAHook']
+    assert (ema.momentum, ema.end_momentum) == (0.99, 1.0)
+
+
+@pytest.mark.parametrize('name', PAPER)
+def test_pairs_match_table9(name):
+    cfg = load(name)
+    crop, = [t for t in cfg.train_dataloader.dataset.pipeline
+             if t.type == 'CorrelationalCrop']
+    assert (crop.context_size, crop.exemplar_size, crop.num_exemplars) == (
+        160, 64, 6)
+    assert crop.search_size == 224 and crop.search_scale == (0.5, 1.0)
+    assert crop.scale_range == (0.05, 0.48)
+    assert crop.ratio_range == pytest.approx((1 / 3, 3))
+    assert crop.rotation_range == (-45, 45)
+    assert cfg.model.neck.out_size == 160
+
+
+def test_decoder_is_the_release_decoder():
+    neck = load('cim_vitb_300e.py').model.neck
+    assert (neck.embed_dim, neck.depth, neck.num_heads, neck.mlp_ratio) == (
+        512, 1, 16, 4.)
+    assert (neck.correlation, neck.predictor) == ('cross_attention', 'linear')
+
+
+def test_variants_change_only_what_they_name():
+    vitb, vits = load('cim_vitb_300e.py'), load('cim_vits_300e.py')
+    assert vits.model.backbone.arch == 'deit-small'
+    assert vits.model.neck.in_channels == 384
+    r50 = load('cim_r50_300e.py')
+    assert r50.model.backbone.type == 'ResNet'
+    assert r50.model.backbone.depth == 50
+    assert r50.model.neck.in_channels == 2048
+    in200 = load('cim_vitb_300e_in200.py')
+    assert in200.train_dataloader.dataset.type == 'ImageNetSubset'
+    for cfg in (vits, r50, in200):
+        assert cfg.optim_wrapper == vitb.optim_wrapper
+        assert cfg.param_scheduler == vitb.param_scheduler
+
+
+def test_no_weight_decay_on_norms_biases_and_tokens():
+    cfg = load('cim_vitb_300e.py')
+    model = MODELS.build(cfg.model)
+    optim_cfg = cfg.optim_wrapper.copy()
+    optim_cfg.type = 'OptimWrapper'  # AMP needs a GPU; the groups are the same
+    optim_cfg.pop('loss_scale')
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        wrapper = build_optim_wrapper(model, optim_cfg)
+    decay_of = {}
+    for group in wrapper.optimizer.param_groups:
+        for p in group['params']:
+            decay_of[id(p)] = group['weight_decay']
+    names = {id(p): n for n, p in model.named_parameters()}
+    norm_params = {
+        id(p)
+        for m in model.modules()
+        if isinstance(m, (torch.nn.LayerNorm, torch.nn.modules.batchnorm._BatchNorm))
+        for p in m.parameters()
+    }
+    trained = list(decay_of)
+    assert trained, 'no trainable parameter in the optimizer'
+    for pid in trained:
+        name = names[pid]
+        no_decay = (pid in norm_params or name.endswith('.bias')
+                    or name.endswith(('cls_token', 'pos_embed')))
+        assert decay_of[pid] == (0.0 if no_decay else 0.05), name
+    assert any(decay_of[i] == 0.05 for i in trained)
+    assert any(i in norm_params for i in trained)
+    # The EMA target is not optimised; neither is the frozen patch embedding.
+    assert not any(names[i].startswith('target_backbone') for i in trained)
+    assert not any('patch_embed' in names[i] for i in trained)
+
+
+@pytest.mark.parametrize('name', PAPER + ['cim_demo.py'])
+def test_every_config_builds_its_model_on_cpu(name):
+    cfg = load(name)
+    if cfg.model.backbone.get('norm_cfg', {}).get('type') == 'SyncBN':
+        cfg.model.backbone.norm_cfg = dict(type='BN')
+    model = MODELS.build(cfg.model)
+    assert sum(p.numel() for p in model.parameters()) > 0
+    assert isinstance(model.backbone, torch.nn.Module)
