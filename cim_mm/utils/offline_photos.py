@@ -5,6 +5,7 @@ foolbox's ``data/`` folder (224x224 JPEGs) and the natural photos bundled
 with scikit-image. CIFAR/Imagenette/etc. all download at run time, which an
 offline machine cannot do.
 """
+import importlib.util
 import os
 import os.path as osp
 from typing import Dict, List, Tuple
@@ -19,12 +20,12 @@ SKIMAGE_PHOTOS = ('astronaut', 'chelsea', 'coffee', 'rocket', 'camera',
 
 def foolbox_imagenet_files() -> List[str]:
     """Paths of the 20 ImageNet photos in foolbox's data folder, sorted."""
-    try:
-        import foolbox
-    except ImportError as e:
+    # Locate the package without importing it (foolbox imports its attacks).
+    spec = importlib.util.find_spec('foolbox')
+    if spec is None or not spec.submodule_search_locations:
         raise ImportError('The offline demo photos need foolbox==3.3.4 '
-                          '(pip install -r requirements/demo.txt).') from e
-    folder = osp.join(osp.dirname(foolbox.__file__), 'data')
+                          '(pip install -r requirements/demo.txt).')
+    folder = osp.join(spec.submodule_search_locations[0], 'data')
     files = sorted(f for f in os.listdir(folder) if f.startswith('imagenet_'))
     if not files:
         raise FileNotFoundError(f'No imagenet_*.jpg photo in {folder}.')

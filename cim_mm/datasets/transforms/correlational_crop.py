@@ -1,0 +1,468 @@
+"""Exemplar-context pairs and their correlation maps (CIM, CVPR 2023).
+
+Coordinates. A point is ``(x, y)``: x to the right, y down, in continuous
+pixel units where pixel ``[i, j]`` (row i, column j) of an image covers
+``[j, j + 1) x [i, i + 1)`` and has its centre at ``(j + 0.5, i + 0.5)``.
+The context square is ``[0, m] x [0, m]`` (m = ``context_size``).
+
+Geometry is sampled analytically and every output is resampled once from the
+source image (no rotated copies of the whole image, no padding pixels): a
+sample takes a few milliseconds on one core, against ~0.25 s for the authors'
+PIL pipeline (``tools/analysis_tools/benchmark_pairs.py``).
+"""
+import math
+from numbers import Number
+from typing import Callable, Sequence, Tuple, Union
+
+import cv2
+import numpy as np
+from mmcv.transforms import BaseTransform, Compose
+from mmcv.transforms.utils import cache_randomness
+from mmpretrain.datasets.transforms import RandomResizedCrop
+from mmpretrain.registry import TRANSFORMS
+
+# The CIM release's exemplar augmentation (torchvision, on RGB PIL images).
+# RandomGrayscale's weights are ITU-R 601 luma in BGR order, as PIL's
+# ``convert('L')``.
+DEFAULT_EXEMPLAR_TRANSFORMS = (
+    dict(
+        type='RandomApply',
+        transforms=[
+            dict(
+                type='FastColorJitter',
+                brightness=0.4,
+                contrast=0.4,
+                saturation=0.2,
+                hue=0.1)
+        ],
+        prob=0.8),
+    dict(
+        type='RandomGrayscale',
+        prob=0.2,
+        keep_channels=True,
+        channel_weights=(0.114, 0.587, 0.299)),
+    dict(
+        type='FastGaussianBlur',
+        magnitude_range=(0.1, 2.0),
+        magnitude_std='inf',
+        prob=0.5),
+    dict(type='Solarize', thr=128, prob=0.2),
+)
+
+_INTERPOLATIONS = {'bilinear': cv2.INTER_LINEAR, 'bicubic': cv2.INTER_CUBIC}
+
+# Exemplar anti-aliasing: at most this many warped samples per exemplar pixel
+# along each axis (see ``CorrelationalCrop``).
+MAX_SUPERSAMPLING = 3
+
+# Homogeneous 3 x 3 maps between pixel indices (OpenCV's convention) and the
+# continuous coordinates above.
+_CONTINUOUS_FROM_INDEX = np.array([[1, 0, .5], [0, 1, .5], [0, 0, 1]])
+_INDEX_FROM_CONTINUOUS = np.array([[1, 0, -.5], [0, 1, -.5], [0, 0, 1]])
+
+
+def _check_int(name: str, value, low: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f'{name} must be an int >= {low}, got {value!r}.')
+
+
+def _check_range(name: str, value, low: float, high: float,
+                 low_open: bool) -> None:
+    """Check that ``value`` is a pair ``(lo, hi)`` with low <(=) lo <= hi <=
+    high."""
+    ok = (
+        isinstance(value, Sequence) and len(value) == 2
+        and all(isinstance(v, Number) and not isinstance(v, bool)
+                for v in value))
+    if ok:
+        lo, hi = value
+        ok = (low < lo if low_open else low <= lo) and lo <= hi <= high
+    if not ok:
+        bound = '<' if low_open else '<='
+        raise ValueError(f'{name} must be a pair (lo, hi) with {low} {bound} '
+                         f'lo <= hi <= {high}, got {value!r}.')
+
+
+def _check_prob(name: str, value) -> None:
+    if not isinstance(value, Number) or not 0 <= value <= 1:
+        raise ValueError(f'{name} must be a probability in [0, 1], '
+                         f'got {value!r}.')
+
+
+def _build_pipeline(name: str, transforms) -> Compose:
+    """Compose transform configs, looked up in mmpretrain's scope."""
+    if not isinstance(transforms, Sequence) or isinstance(transforms, str):
+        raise ValueError(f'{name} must be a list of transform configs or '
+                         f'callables, got {transforms!r}.')
+    return Compose([
+        TRANSFORMS.build({
+            '_scope_': 'mmpretrain',
+            **t
+        }) if isinstance(t, dict) else t for t in transforms
+    ])
+
+
+@TRANSFORMS.register_module()
+class CorrelationalCrop(BaseTransform):
+    """Crop a context and K exemplars with their correlation maps.
+
+    The CIM cropping strategy (Li, Xie & Loy, "Correlational Image Modeling
+    for Self-Supervised Visual Pre-Training", CVPR 2023,
+    https://arxiv.org/abs/2303.12670), as in the authors' release:
+
+    1. Search image: a random resized crop of the input (area fraction
+       ``search_scale``, aspect ``search_ratio``, mmpretrain's
+       ``RandomResizedCrop`` sampler), flipped horizontally with p=0.5. The
+       context is that crop resized straight to ``context_size`` (the release
+       goes through ``search_size`` first; the geometry is identical, so it
+       is done in one resampling): OpenCV ``INTER_AREA`` when both sides
+       shrink, else ``interpolation``.
+    2. K exemplar rectangles in the context square, each independently:
+       angle ``alpha ~ U(rotation_range)`` degrees, area
+       ``r0 * m**2`` with ``r0 ~ U(scale_range)``, shape
+       ``r1 = h / w`` log-uniform in ``ratio_range``, centre uniform among
+       the positions that keep all four corners inside the context. If
+       ``(r0, r1)`` does not fit at that angle, it is redrawn up to
+       ``max_tries`` times; the last draw is then shrunk (same shape and
+       angle) until it just fits.
+    3. Exemplar: the rectangle resampled to ``exemplar_size`` squared
+       (aspect not kept) by one affine warp from the source image, the
+       highest resolution available. When the source has r > 1 pixels per
+       exemplar pixel along an axis, the warp takes ``k = min(ceil(r),
+       MAX_SUPERSAMPLING)`` bilinear samples per exemplar pixel along it
+       and averages each k x k block: the anti-aliasing the release gets
+       from PIL (beyond r = 3 the samples are r / 3 source pixels apart).
+       Otherwise (enlarging) the warp uses ``interpolation``.
+    4. Correlation map: 1 exactly where a context pixel centre lies in the
+       (closed) rectangle.
+    5. ``exemplar_transforms`` run on each exemplar independently, then the
+       exemplar is flipped horizontally with ``exemplar_flip_prob`` (the map
+       is not: the model must match the mirrored exemplar);
+       ``context_transforms`` run on the context.
+
+    Rotation: for ``alpha > 0`` the exemplar shows the context content turned
+    counter-clockwise by ``alpha`` (like ``PIL.Image.rotate(alpha)``).
+
+    Randomness: the geometry is drawn from numpy's global RNG in
+    :meth:`_sample_params`; mmpretrain's photometric transforms also use
+    numpy, mmcv's ``RandomGrayscale`` uses Python's ``random``. mmengine seeds
+    both (per worker), so seed both for reproducible samples.
+
+    **Required Keys:** ``img`` (H x W x 3 uint8 BGR, as ``LoadImageFromFile``
+    gives; H x W, H x W x 1 and H x W x 4 are converted, alpha dropped).
+
+    **Deleted Keys:** ``img``.
+
+    **Added Keys:**
+
+    - ``context``: m x m x 3 uint8 (``context_size`` = m).
+    - ``exemplars``: K x n x n x 3 uint8 (``exemplar_size`` = n).
+    - ``corr_maps``: K x m x m uint8 in {0, 1}.
+    - ``exemplar_corners``: K x 4 x 2 float32, the ``(x, y)`` context
+      coordinates of the exemplar image's top-left, top-right, bottom-right
+      and bottom-left corners (before the exemplar flip). Exemplar pixel
+      ``[b, a]`` samples ``c0 + (a + .5) / n * (c1 - c0) + (b + .5) / n *
+      (c3 - c0)``.
+    - ``exemplar_flipped``: K bool.
+
+    **Modified Keys:** ``img_shape`` = (m, m).
+
+    Args:
+        context_size (int): Side m of the square context. Defaults to 160.
+        exemplar_size (int): Side n of the square exemplars. Defaults to 64.
+        num_exemplars (int): Exemplars K per context. Defaults to 6.
+        search_size (int): Side of the release's intermediate search image.
+            Resampling straight from the source removes that image, and the
+            exemplar geometry is relative to the context, so it does not
+            change the output; it is validated and kept to state the
+            release's setting. Defaults to 224.
+        search_scale (tuple[float]): Area fraction of the input covered by
+            the search crop, ``0 < lo <= hi <= 1``. Defaults to (0.5, 1.0).
+        search_ratio (tuple[float]): Aspect (w / h) range of the search crop.
+            Defaults to (3/4, 4/3).
+        scale_range (tuple[float]): Range of r0, the exemplar area over the
+            context area, ``0 < lo <= hi <= 1``. Defaults to (0.05, 0.48).
+        ratio_range (tuple[float]): Range of r1 = h / w (log-uniform).
+            Defaults to (1/3, 3).
+        rotation_range (tuple[float]): Range of alpha in degrees, within
+            [-180, 180]. Defaults to (-45, 45).
+        exemplar_flip_prob (float): Horizontal flip probability of each
+            exemplar. Defaults to 0.5.
+        exemplar_transforms (list[dict | callable]): Applied to each exemplar
+            as ``{'img': exemplar}``. Defaults to the release's colour
+            jitter, grayscale, blur and solarize
+            (``DEFAULT_EXEMPLAR_TRANSFORMS``).
+        context_transforms (list[dict | callable]): Applied to the context.
+            Defaults to none (Table 1d: exemplar-only is best).
+        max_tries (int): Draws of the search crop (then mmpretrain's central
+            crop) and of each exemplar's (r0, r1) (then the shrink) before
+            falling back. Defaults to 10.
+        interpolation (str): 'bicubic' or 'bilinear': the kernel for
+            enlarging, i.e. the context of a search crop smaller than m and
+            exemplars that need no supersampling. Defaults to 'bicubic'.
+        min_image_size (int): Smallest accepted input side in pixels.
+            Defaults to 32.
+    """
+
+    def __init__(self,
+                 context_size: int = 160,
+                 exemplar_size: int = 64,
+                 num_exemplars: int = 6,
+                 search_size: int = 224,
+                 search_scale: Tuple[float, float] = (0.5, 1.0),
+                 search_ratio: Tuple[float, float] = (3. / 4., 4. / 3.),
+                 scale_range: Tuple[float, float] = (0.05, 0.48),
+                 ratio_range: Tuple[float, float] = (1. / 3., 3.),
+                 rotation_range: Tuple[float, float] = (-45, 45),
+                 exemplar_flip_prob: float = 0.5,
+                 exemplar_transforms: Sequence[Union[dict, Callable]] = (
+                     DEFAULT_EXEMPLAR_TRANSFORMS),
+                 context_transforms: Sequence[Union[dict, Callable]] = (),
+                 max_tries: int = 10,
+                 interpolation: str = 'bicubic',
+                 min_image_size: int = 32) -> None:
+        for name, value in [('context_size', context_size),
+                            ('exemplar_size', exemplar_size),
+                            ('num_exemplars', num_exemplars),
+                            ('search_size', search_size),
+                            ('max_tries', max_tries),
+                            ('min_image_size', min_image_size)]:
+            _check_int(name, value)
+        _check_range('search_scale', search_scale, 0, 1, low_open=True)
+        _check_range('search_ratio', search_ratio, 0, math.inf, low_open=True)
+        _check_range('scale_range', scale_range, 0, 1, low_open=True)
+        _check_range('ratio_range', ratio_range, 0, math.inf, low_open=True)
+        _check_range(
+            'rotation_range', rotation_range, -180, 180, low_open=False)
+        _check_prob('exemplar_flip_prob', exemplar_flip_prob)
+        if interpolation not in _INTERPOLATIONS:
+            raise ValueError(f'interpolation must be one of '
+                             f'{sorted(_INTERPOLATIONS)}, '
+                             f'got {interpolation!r}.')
+
+        self.context_size = context_size
+        self.exemplar_size = exemplar_size
+        self.num_exemplars = num_exemplars
+        self.search_size = search_size
+        self.search_scale = tuple(search_scale)
+        self.search_ratio = tuple(search_ratio)
+        self.scale_range = tuple(scale_range)
+        self.ratio_range = tuple(ratio_range)
+        self.rotation_range = tuple(rotation_range)
+        self.exemplar_flip_prob = exemplar_flip_prob
+        self.max_tries = max_tries
+        self.interpolation = interpolation
+        self.min_image_size = min_image_size
+        self.exemplar_pipeline = _build_pipeline('exemplar_transforms',
+                                                 exemplar_transforms)
+        self.context_pipeline = _build_pipeline('context_transforms',
+                                                context_transforms)
+        self._search_crop = RandomResizedCrop(
+            search_size,
+            crop_ratio_range=self.search_scale,
+            aspect_ratio_range=self.search_ratio,
+            max_attempts=max_tries)
+
+    @cache_randomness
+    def _sample_params(self, img: np.ndarray) -> tuple:
+        """Draw all the geometry of one sample.
+
+        Returns:
+            tuple: the search crop ``(x0, y0, w, h)`` in source pixels,
+            whether the context is flipped, the exemplar corners (K x 4 x 2
+            float32, context coordinates) and the exemplar flips (K bool).
+        """
+        m, k, tries = self.context_size, self.num_exemplars, self.max_tries
+        y0, x0, h, w = self._search_crop.rand_crop_params(img)
+        flip_context = np.random.rand() < 0.5
+
+        # One angle per exemplar, `tries` draws of (r0, r1) per exemplar.
+        alpha = np.deg2rad(
+            np.random.uniform(*self.rotation_range, size=(k, 1)))
+        r0 = np.random.uniform(*self.scale_range, size=(k, tries))
+        r1 = np.exp(
+            np.random.uniform(*np.log(self.ratio_range), size=(k, tries)))
+        width, height = m * np.sqrt(r0 / r1), m * np.sqrt(r0 * r1)
+        # Half extents of the rotated rectangle's axis-aligned bounding box.
+        cos, sin = np.abs(np.cos(alpha)), np.abs(np.sin(alpha))
+        half = np.stack([width * cos + height * sin,
+                         width * sin + height * cos], -1) / 2
+        size = np.stack([width, height], -1)  # k x tries x 2
+        # First draw that fits, else the last one shrunk until it just fits.
+        fits = (half <= m / 2).all(-1)
+        pick = (np.arange(k), np.where(fits.any(1), fits.argmax(1), tries - 1))
+        shrink = np.minimum(1, m / 2 / half[pick].max(1, keepdims=True))
+        size, half = size[pick] * shrink, half[pick] * shrink  # k x 2
+        centre = np.random.uniform(half, m - half)
+        flip_exemplars = np.random.rand(k) < self.exemplar_flip_prob
+
+        # Exemplar x axis along (cos, sin), y axis along (-sin, cos); y down.
+        axis_x = np.hstack([np.cos(alpha), np.sin(alpha)]) * size[:, :1]
+        axis_y = np.hstack([-np.sin(alpha), np.cos(alpha)]) * size[:, 1:]
+        top_left = centre - (axis_x + axis_y) / 2
+        corners = np.stack([
+            top_left, top_left + axis_x, top_left + axis_x + axis_y,
+            top_left + axis_y
+        ], 1)
+        # Clipping absorbs rounding only. The float32 corners are the output
+        # and, exactly, the geometry the exemplars and maps are built from.
+        corners = np.clip(corners, 0, m).astype(np.float32)
+        return (x0, y0, w, h), flip_context, corners, flip_exemplars
+
+    def _to_bgr(self, results: dict) -> np.ndarray:
+        """Check the input and return it as H x W x 3 uint8."""
+        img = results['img']
+        where = results.get('img_path', 'the input image')
+        if not isinstance(img, np.ndarray) or img.dtype != np.uint8:
+            raise ValueError(
+                f'CorrelationalCrop needs a uint8 image but got '
+                f'{getattr(img, "dtype", type(img))} for {where}; load it '
+                f'with LoadImageFromFile(to_float32=False) or convert it.')
+        if img.ndim == 2 or (img.ndim == 3 and img.shape[2] == 1):
+            img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+        elif img.ndim == 3 and img.shape[2] == 4:
+            img = np.ascontiguousarray(img[..., :3])
+        elif img.ndim != 3 or img.shape[2] != 3:
+            raise ValueError(
+                f'CorrelationalCrop needs an H x W (x 1, 3 or 4) image but '
+                f'got shape {img.shape} for {where}.')
+        if min(img.shape[:2]) < self.min_image_size:
+            raise ValueError(
+                f'Image {where} is {img.shape[1]} x {img.shape[0]} pixels; '
+                f'CorrelationalCrop needs both sides >= min_image_size='
+                f'{self.min_image_size}. Remove it from the dataset or lower '
+                f'min_image_size.')
+        return img
+
+    def _context(self, img: np.ndarray, box: tuple,
+                 flip: bool) -> np.ndarray:
+        """Resize the search crop ``box`` of ``img`` to m x m (x 3)."""
+        x0, y0, w, h = box
+        m = self.context_size
+        shrinking = w >= m and h >= m
+        context = cv2.resize(
+            img[y0:y0 + h, x0:x0 + w], (m, m),
+            interpolation=cv2.INTER_AREA
+            if shrinking else _INTERPOLATIONS[self.interpolation])
+        return np.ascontiguousarray(context[:, ::-1] if flip else context)
+
+    def _exemplar(self, img: np.ndarray, src_from_context: np.ndarray,
+                  corners: np.ndarray) -> np.ndarray:
+        """Resample one rectangle (4 x 2 context corners) to n x n (x 3)."""
+        n = self.exemplar_size
+        axes = np.stack([corners[1] - corners[0], corners[3] - corners[0]], 1)
+        # Source pixels per exemplar pixel along the exemplar's x and y.
+        extent = np.linalg.norm(src_from_context[:2, :2] @ axes, axis=0) / n
+        # (The epsilon keeps an exact 1:1 scale at one sample.)
+        kx, ky = np.clip(np.ceil(extent - 1e-6), 1,
+                         MAX_SUPERSAMPLING).astype(int)
+        # Warp pixel index -> continuous -> context -> source pixel index.
+        context_from_warp = np.eye(3)
+        context_from_warp[:2, :2] = axes / [n * kx, n * ky]
+        context_from_warp[:2, 2] = corners[0]
+        matrix = (_INDEX_FROM_CONTINUOUS @ src_from_context
+                  @ context_from_warp @ _CONTINUOUS_FROM_INDEX)
+        supersampled = kx > 1 or ky > 1
+        # Box-averaged samples need no smooth kernel: bilinear is enough.
+        interpolation = cv2.INTER_LINEAR if supersampled else _INTERPOLATIONS[
+            self.interpolation]
+        exemplar = cv2.warpAffine(
+            img,
+            matrix[:2], (n * kx, n * ky),
+            flags=interpolation | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_REPLICATE)
+        if supersampled:
+            # Exact block means (integer factors); in float because OpenCV's
+            # uint8 2 x 2 path rounds halves up (a +0.125 grey-level bias).
+            exemplar = cv2.resize(
+                exemplar.astype(np.float32), (n, n),
+                interpolation=cv2.INTER_AREA).round().astype(np.uint8)
+        return exemplar
+
+    def _corr_maps(self, corners: np.ndarray) -> np.ndarray:
+        """K x m x m uint8: 1 where a pixel centre is in the rectangle.
+
+        Each rectangle is the intersection of two strips
+        ``0 <= (p - c0) . e <= |e|^2`` (e = c1 - c0 and c3 - c0); on pixel
+        row i each strip is an interval of x, so the map is a comparison of
+        column indices against per-row bounds.
+        """
+        m = self.context_size
+        centres = np.arange(m) + 0.5
+        lower = np.full((len(corners), m), -np.inf)
+        upper = np.full((len(corners), m), np.inf)
+        origin = corners[:, 0]
+        for edge in (corners[:, 1] - origin, corners[:, 3] - origin):
+            length2 = (edge**2).sum(1)[:, None]
+            ex, ey = edge[:, :1], edge[:, 1:]
+            # Strip condition on row centre y: ex * (x - x0) in [lo, hi].
+            lo = -ey * (centres - origin[:, 1:])
+            hi = lo + length2
+            with np.errstate(divide='ignore', invalid='ignore'):
+                x_at_lo = lo / ex + origin[:, :1]
+                x_at_hi = hi / ex + origin[:, :1]
+            # ex == 0: the strip holds whole rows (0 in [lo, hi]) or none.
+            parallel, row_in = ex == 0, (lo <= 0) & (0 <= hi)
+            lower = np.maximum(
+                lower,
+                np.where(parallel, np.where(row_in, -np.inf, np.inf),
+                         np.where(ex > 0, x_at_lo, x_at_hi)))
+            upper = np.minimum(
+                upper,
+                np.where(parallel, np.where(row_in, np.inf, -np.inf),
+                         np.where(ex > 0, x_at_hi, x_at_lo)))
+        # Column j is inside iff lower <= j + 0.5 <= upper.
+        first = np.ceil(np.clip(lower - 0.5, -1, m)).astype(np.int16)
+        last = np.floor(np.clip(upper - 0.5, -1, m)).astype(np.int16)
+        columns = np.arange(m, dtype=np.int16)
+        inside = (columns >= first[..., None]) & (columns <= last[..., None])
+        return inside.view(np.uint8)
+
+    def transform(self, results: dict) -> dict:
+        img = self._to_bgr(results)
+        box, flip_context, corners, flip_exemplars = self._sample_params(img)
+        geometry = corners.astype(np.float64)
+        x0, y0, w, h = box
+        m = self.context_size
+
+        # Context pixel coordinates -> source pixel coordinates (3 x 3).
+        sx, sy = w / m, h / m
+        src_from_context = np.array([[-sx if flip_context else sx, 0,
+                                      x0 + w if flip_context else x0],
+                                     [0, sy, y0], [0, 0, 1]])
+
+        context = self.context_pipeline({'img': self._context(
+            img, box, flip_context)})['img']
+        exemplars = np.stack(
+            [self._exemplar(img, src_from_context, c) for c in geometry])
+        for k, flip in enumerate(flip_exemplars):
+            exemplar = self.exemplar_pipeline({'img': exemplars[k]})['img']
+            exemplars[k] = exemplar[:, ::-1] if flip else exemplar
+
+        results.pop('img')
+        results['context'] = np.ascontiguousarray(context)
+        results['exemplars'] = exemplars
+        results['corr_maps'] = self._corr_maps(geometry)
+        results['exemplar_corners'] = corners
+        results['exemplar_flipped'] = flip_exemplars
+        results['img_shape'] = (m, m)
+        return results
+
+    def __repr__(self) -> str:
+        repr_str = self.__class__.__name__
+        repr_str += f'(context_size={self.context_size}, '
+        repr_str += f'exemplar_size={self.exemplar_size}, '
+        repr_str += f'num_exemplars={self.num_exemplars}, '
+        repr_str += f'search_size={self.search_size}, '
+        repr_str += f'search_scale={self.search_scale}, '
+        repr_str += f'search_ratio={self.search_ratio}, '
+        repr_str += f'scale_range={self.scale_range}, '
+        repr_str += f'ratio_range={self.ratio_range}, '
+        repr_str += f'rotation_range={self.rotation_range}, '
+        repr_str += f'exemplar_flip_prob={self.exemplar_flip_prob}, '
+        repr_str += f'exemplar_transforms={self.exemplar_pipeline}, '
+        repr_str += f'context_transforms={self.context_pipeline}, '
+        repr_str += f'max_tries={self.max_tries}, '
+        repr_str += f'interpolation={self.interpolation!r}, '
+        repr_str += f'min_image_size={self.min_image_size})'
+        return repr_str

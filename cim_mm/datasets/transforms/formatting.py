@@ -1,0 +1,60 @@
+"""Pack a CIM sample for ``SelfSupDataPreprocessor``."""
+from typing import Sequence
+
+from mmpretrain.datasets.transforms import PackInputs
+from mmpretrain.datasets.transforms.formatting import to_tensor
+from mmpretrain.registry import TRANSFORMS
+
+
+@TRANSFORMS.register_module()
+class PackCIMInputs(PackInputs):
+    """Pack the output of :class:`CorrelationalCrop` into model inputs.
+
+    **Required Keys:** ``context`` (m x m x 3), ``exemplars`` (K x n x n x 3)
+    and the ``algorithm_keys``; ``meta_keys`` when present.
+
+    **Added Keys:**
+
+    - ``inputs``: list of K + 1 uint8 CHW tensors, ``[context (3, m, m),
+      exemplar_0 (3, n, n), ..., exemplar_{K-1}]``. ``default_collate``
+      turns it into K + 1 batches, the list ``SelfSupDataPreprocessor``
+      converts (BGR -> RGB, normalisation) element by element.
+    - ``data_samples``: :obj:`mmpretrain.structures.DataSample` with the
+      ``algorithm_keys`` as tensors in its data fields (``corr_maps``: K x m
+      x m uint8, ``exemplar_corners``: K x 4 x 2 float32,
+      ``exemplar_flipped``: K bool) and the ``meta_keys`` as metainfo.
+
+    Args:
+        algorithm_keys (Sequence[str]): Keys stored as tensors in the data
+            sample. Defaults to ``('corr_maps', 'exemplar_corners',
+            'exemplar_flipped')``.
+        meta_keys (Sequence[str]): Keys stored as metainfo. Defaults to
+            :attr:`PackInputs.DEFAULT_META_KEYS` (``sample_idx``,
+            ``img_path``, ``ori_shape``, ``img_shape``, ...).
+    """
+
+    def __init__(self,
+                 algorithm_keys: Sequence[str] = ('corr_maps',
+                                                  'exemplar_corners',
+                                                  'exemplar_flipped'),
+                 meta_keys: Sequence[str] = PackInputs.DEFAULT_META_KEYS):
+        super().__init__(
+            input_key='context',
+            algorithm_keys=algorithm_keys,
+            meta_keys=meta_keys)
+
+    def transform(self, results: dict) -> dict:
+        tensors = {
+            key: to_tensor(results[key])
+            for key in self.algorithm_keys if key in results
+        }
+        packed = super().transform({**results, **tensors})
+        packed['inputs'] = self.format_input(
+            [results['context'], *results['exemplars']])
+        return packed
+
+    def __repr__(self) -> str:
+        repr_str = self.__class__.__name__
+        repr_str += f'(algorithm_keys={self.algorithm_keys}, '
+        repr_str += f'meta_keys={self.meta_keys})'
+        return repr_str
