@@ -224,15 +224,29 @@ def test_exemplars_align_with_context_to_a_fraction_of_a_pixel():
     assert np.percentile(biases, 90) < 0.1
 
 
-def test_map_coverage_statistics_are_close_to_the_release(samples):
-    # The release covers 31% on average (5th pct 10%, 95th 50%); a rectangle
-    # of area exactly r0 * m^2 with r0 ~ U(0.05, 0.48), redrawn when it does
-    # not fit, covers less (~24%, 7%, 44%).
+def test_map_coverage_statistics_match_the_release(samples):
+    # The release's maps cover 31% of the context on average (5th pct 10%,
+    # 95th 50%): the exemplar is the rotated rectangle enclosing the r0 box.
     coverage = np.concatenate([s['corr_maps'].mean((1, 2)) for s in samples])
-    assert 0.20 < coverage.mean() < 0.35
-    assert 0.04 < np.percentile(coverage, 5) < 0.12
-    assert 0.38 < np.percentile(coverage, 95) < 0.55
-    assert coverage.max() <= CorrelationalCrop().scale_range[1] + 0.01
+    assert 0.28 < coverage.mean() < 0.34
+    assert 0.08 < np.percentile(coverage, 5) < 0.13
+    assert 0.46 < np.percentile(coverage, 95) < 0.55
+
+
+def test_exact_region_has_area_r0_and_smaller_coverage():
+    # 'exact': the rotated region itself has area r0 * m^2 (at most 48%).
+    transform = plain(exemplar_region='exact')
+    images = photos()
+    coverage = np.concatenate([
+        run(transform, images[i % len(images)], seed=i)['corr_maps'].mean(
+            (1, 2)) for i in range(60)
+    ])
+    assert coverage.max() <= transform.scale_range[1] + 0.01
+    assert 0.20 < coverage.mean() < 0.28
+    fixed = plain(exemplar_region='exact', scale_range=(0.2, 0.2),
+                  ratio_range=(2, 2), rotation_range=(30, 30))
+    maps = run(fixed, images[0], seed=0)['corr_maps']
+    assert np.allclose(maps.mean((1, 2)), 0.2, atol=0.01)
 
 
 def test_fixed_scale_square_unrotated_map_is_a_64_pixel_square():
@@ -247,9 +261,28 @@ def test_fixed_scale_square_unrotated_map_is_a_64_pixel_square():
             assert corr_map.sum() == 64 * 64  # a filled axis-aligned square
 
 
-def test_rotation_angle_and_shape_follow_the_ranges():
+def _sides(corners):
+    c = corners.astype(np.float64)
+    width_axis, height_axis = c[:, 1] - c[:, 0], c[:, 3] - c[:, 0]
+    return (np.linalg.norm(width_axis, axis=1),
+            np.linalg.norm(height_axis, axis=1))
+
+
+def test_enclosing_region_is_the_rotated_rectangle_around_the_box():
     transform = plain(
         scale_range=(0.1, 0.1), ratio_range=(2, 2), rotation_range=(30, 30))
+    out = run(transform, photos()[0])
+    w, h = _sides(out['exemplar_corners'])
+    box_w, box_h = M * np.sqrt(0.1 / 2), M * np.sqrt(0.1 * 2)
+    cos, sin = np.cos(np.radians(30)), np.sin(np.radians(30))
+    np.testing.assert_allclose(w, box_w * cos + box_h * sin, rtol=1e-5)
+    np.testing.assert_allclose(h, box_w * sin + box_h * cos, rtol=1e-5)
+
+
+def test_rotation_angle_and_shape_follow_the_ranges():
+    transform = plain(
+        scale_range=(0.1, 0.1), ratio_range=(2, 2), rotation_range=(30, 30),
+        exemplar_region='exact')
     out = run(transform, photos()[0])
     c = out['exemplar_corners'].astype(np.float64)
     width_axis, height_axis = c[:, 1] - c[:, 0], c[:, 3] - c[:, 0]
@@ -263,7 +296,8 @@ def test_rotation_angle_and_shape_follow_the_ranges():
 
 def test_rectangle_too_large_to_fit_is_shrunk_keeping_shape_and_angle():
     transform = plain(
-        scale_range=(0.9, 0.9), ratio_range=(3, 3), rotation_range=(20, 20))
+        scale_range=(0.9, 0.9), ratio_range=(3, 3), rotation_range=(20, 20),
+        exemplar_region='exact')
     out = run(transform, photos()[1])
     c = out['exemplar_corners'].astype(np.float64)
     assert c.min() >= 0 and c.max() <= M
@@ -384,6 +418,7 @@ def test_unsupported_image_error_names_the_file(img):
     ('rotation_range', (-200, 0)),
     ('rotation_range', (0, 181)),
     ('exemplar_flip_prob', 1.5),
+    ('exemplar_region', 'box'),
     ('exemplar_flip_prob', -0.1),
     ('exemplar_transforms', dict(type='Solarize', thr=128)),
     ('context_transforms', 'Solarize'),

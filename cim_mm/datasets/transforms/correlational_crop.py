@@ -118,11 +118,14 @@ class CorrelationalCrop(BaseTransform):
        is done in one resampling): OpenCV ``INTER_AREA`` when both sides
        shrink, else ``interpolation``.
     2. K exemplar rectangles in the context square, each independently:
-       angle ``alpha ~ U(rotation_range)`` degrees, area
-       ``r0 * m**2`` with ``r0 ~ U(scale_range)``, shape
-       ``r1 = h / w`` log-uniform in ``ratio_range``, centre uniform among
-       the positions that keep all four corners inside the context. If
-       ``(r0, r1)`` does not fit at that angle, it is redrawn up to
+       angle ``alpha ~ U(rotation_range)`` degrees, a box of area
+       ``r0 * m**2`` with ``r0 ~ U(scale_range)`` and shape ``r1 = h / w``
+       log-uniform in ``ratio_range``. With ``exemplar_region='enclosing'``
+       (the release) the exemplar is the rectangle at angle ``alpha`` that
+       encloses that box; with ``'exact'`` (the paper's wording) it is the
+       box itself turned by ``alpha``. Its centre is uniform among the
+       positions that keep all four corners inside the context (no padding).
+       If it does not fit at that angle, ``(r0, r1)`` is redrawn up to
        ``max_tries`` times; the last draw is then shrunk (same shape and
        angle) until it just fits.
     3. Exemplar: the rectangle resampled to ``exemplar_size`` squared
@@ -202,6 +205,11 @@ class CorrelationalCrop(BaseTransform):
             exemplars that need no supersampling. Defaults to 'bicubic'.
         min_image_size (int): Smallest accepted input side in pixels.
             Defaults to 32.
+        exemplar_region (str): ``'enclosing'`` (the release: the rotated
+            rectangle enclosing the r0/r1 box; maps cover ~31% of the context
+            on average with the default ranges) or ``'exact'`` (the rotated
+            region itself has area ``r0 * m**2`` and shape ``r1``). The same
+            for ``rotation_range=(0, 0)``. Defaults to 'enclosing'.
     """
 
     def __init__(self,
@@ -220,7 +228,8 @@ class CorrelationalCrop(BaseTransform):
                  context_transforms: Sequence[Union[dict, Callable]] = (),
                  max_tries: int = 10,
                  interpolation: str = 'bicubic',
-                 min_image_size: int = 32) -> None:
+                 min_image_size: int = 32,
+                 exemplar_region: str = 'enclosing') -> None:
         for name, value in [('context_size', context_size),
                             ('exemplar_size', exemplar_size),
                             ('num_exemplars', num_exemplars),
@@ -235,6 +244,9 @@ class CorrelationalCrop(BaseTransform):
         _check_range(
             'rotation_range', rotation_range, -180, 180, low_open=False)
         _check_prob('exemplar_flip_prob', exemplar_flip_prob)
+        if exemplar_region not in ('enclosing', 'exact'):
+            raise ValueError(f"exemplar_region must be 'enclosing' or 'exact', "
+                             f'got {exemplar_region!r}.')
         if interpolation not in _INTERPOLATIONS:
             raise ValueError(f'interpolation must be one of '
                              f'{sorted(_INTERPOLATIONS)}, '
@@ -253,6 +265,7 @@ class CorrelationalCrop(BaseTransform):
         self.max_tries = max_tries
         self.interpolation = interpolation
         self.min_image_size = min_image_size
+        self.exemplar_region = exemplar_region
         self.exemplar_pipeline = _build_pipeline('exemplar_transforms',
                                                  exemplar_transforms)
         self.context_pipeline = _build_pipeline('context_transforms',
@@ -283,8 +296,12 @@ class CorrelationalCrop(BaseTransform):
         r1 = np.exp(
             np.random.uniform(*np.log(self.ratio_range), size=(k, tries)))
         width, height = m * np.sqrt(r0 / r1), m * np.sqrt(r0 * r1)
-        # Half extents of the rotated rectangle's axis-aligned bounding box.
         cos, sin = np.abs(np.cos(alpha)), np.abs(np.sin(alpha))
+        if self.exemplar_region == 'enclosing':
+            # The rectangle at angle alpha around the axis-aligned box.
+            width, height = (width * cos + height * sin,
+                             width * sin + height * cos)
+        # Half extents of the rotated rectangle's axis-aligned bounding box.
         half = np.stack([width * cos + height * sin,
                          width * sin + height * cos], -1) / 2
         size = np.stack([width, height], -1)  # k x tries x 2
@@ -464,5 +481,6 @@ class CorrelationalCrop(BaseTransform):
         repr_str += f'context_transforms={self.context_pipeline}, '
         repr_str += f'max_tries={self.max_tries}, '
         repr_str += f'interpolation={self.interpolation!r}, '
-        repr_str += f'min_image_size={self.min_image_size})'
+        repr_str += f'min_image_size={self.min_image_size}, '
+        repr_str += f'exemplar_region={self.exemplar_region!r})'
         return repr_str

@@ -14,7 +14,8 @@ train_pipeline = [
         scale_range=(0.05, 0.48),
         ratio_range=(1 / 3, 3),
         rotation_range=(-45, 45),
-        exemplar_flip_prob=0.5),
+        exemplar_flip_prob=0.5,
+        exemplar_region='enclosing'),  # the release: rotated rect around the box
     dict(type='PackCIMInputs'),
 ]
 
