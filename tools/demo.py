@@ -77,7 +77,9 @@ def main():
     print(f'picture:    {out_file}')
     print(f'held-out correlation-map IoU: {metrics["corr/iou"]:.1f}% '
           f'(predicting the whole context: '
-          f'{metrics["corr/whole_context_iou"]:.1f}%)')
+          f'{metrics["corr/whole_context_iou"]:.1f}%; the same predictions '
+          f'scored on another exemplar\'s map: '
+          f'{metrics["corr/wrong_exemplar_iou"]:.1f}%)')
 
 
 if __name__ == '__main__':

@@ -20,6 +20,28 @@ def test_iou_of_thresholded_maps_and_whole_context_baseline():
     out = metric.compute_metrics(metric.results)
     assert out['iou'] == pytest.approx((4 / 6 + 8 / 16) / 2 * 100)
     assert out['whole_context_iou'] == pytest.approx((4 / 16 + 8 / 16) / 2 * 100)
+    # Prediction 0 against map 1 (4 of 6+8-4 overlap), prediction 1 (all)
+    # against map 0: 4 / 16.
+    assert out['wrong_exemplar_iou'] == pytest.approx(
+        (4 / 10 + 4 / 16) / 2 * 100)
+
+
+def test_a_prediction_that_ignores_the_exemplar_scores_the_same_on_the_wrong_one():
+    true = torch.zeros(3, 8, 8, dtype=torch.uint8)
+    true[0, 2:6, 2:6] = 1
+    true[1, 1:5, 3:7] = 1
+    true[2, 3:7, 1:5] = 1
+    blob = torch.zeros(3, 8, 8)
+    blob[:, 2:6, 2:6] = 1.0        # the same central blob for each exemplar
+    exact = true.float()           # a perfect, exemplar-specific prediction
+    scores = []
+    for pred in (blob, exact):
+        m = CorrelationIoU()
+        m.process(None, [_sample(pred, true)])
+        scores.append(m.compute_metrics(m.results))
+    assert scores[0]['iou'] == pytest.approx(scores[0]['wrong_exemplar_iou'])
+    assert scores[1]['iou'] == pytest.approx(100)
+    assert scores[1]['wrong_exemplar_iou'] < 50
 
 
 def test_threshold_is_applied_to_probabilities():

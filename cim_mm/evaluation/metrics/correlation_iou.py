@@ -13,10 +13,17 @@ class CorrelationIoU(BaseMetric):
 
     Expects each prediction (from ``CIM.predict``) to carry ``pred_corr_maps``
     (K x m x m probabilities) and ``corr_maps`` (K x m x m in {0, 1}). The IoU
-    is averaged over all exemplars of all images. For reference it also
-    reports ``whole_context_iou``: the IoU of the trivial prediction "the
-    exemplar came from the whole context" (= mean fraction of the context an
-    exemplar covers), which a model must beat to have learned anything.
+    is averaged over all exemplars of all images. Two references tell what
+    the model has learned:
+
+    - ``whole_context_iou``: the IoU of the trivial prediction "the exemplar
+      came from the whole context" (= mean fraction of the context an
+      exemplar covers);
+    - ``wrong_exemplar_iou``: the IoU of each prediction with the true map of
+      *another* exemplar of the same context (exemplar k+1 for k). A model
+      that ignores the exemplar (e.g. predicts a central blob, the location
+      prior) scores as well here as on ``iou``; the gap ``iou -
+      wrong_exemplar_iou`` is what it learned from the exemplar.
 
     Args:
         threshold (float): Probability above which a pixel counts as
@@ -47,19 +54,22 @@ class CorrelationIoU(BaseMetric):
                         'pipeline ending in PackCIMInputs.')
             pred = sample['pred_corr_maps'].float() > self.threshold
             true = sample['corr_maps'].to(pred.device).bool()
-            dims = (-2, -1)
-            inter = (pred & true).sum(dims).float()
-            union = (pred | true).sum(dims).float()
-            # An empty prediction of an empty map is a perfect match.
-            iou = torch.where(union > 0, inter / union.clamp(min=1),
-                              torch.ones_like(union))
-            coverage = true.float().mean(dims)
             self.results.append(
-                dict(iou=iou.cpu(), whole_context_iou=coverage.cpu()))
+                dict(
+                    iou=_iou(pred, true).cpu(),
+                    wrong_exemplar_iou=_iou(pred, true.roll(1, 0)).cpu(),
+                    whole_context_iou=true.float().mean((-2, -1)).cpu()))
 
     def compute_metrics(self, results: List[dict]) -> dict:
-        iou = torch.cat([r['iou'] for r in results])
-        base = torch.cat([r['whole_context_iou'] for r in results])
-        return dict(
-            iou=iou.mean().item() * 100,
-            whole_context_iou=base.mean().item() * 100)
+        return {
+            key: torch.cat([r[key] for r in results]).mean().item() * 100
+            for key in ('iou', 'wrong_exemplar_iou', 'whole_context_iou')
+        }
+
+
+def _iou(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
+    """IoU of (K, m, m) boolean maps, per map; empty vs empty counts 1."""
+    inter = (pred & true).sum((-2, -1)).float()
+    union = (pred | true).sum((-2, -1)).float()
+    return torch.where(union > 0, inter / union.clamp(min=1),
+                       torch.ones_like(union))
