@@ -17,7 +17,7 @@ def demo_data_root(tmp_path_factory):
     return root
 
 
-def tiny_cim_cfg_options(data_root, max_iters=4, batch_size=2):
+def tiny_demo_cfg_options(data_root, max_iters=4, batch_size=2):
     """`--cfg-options` that shrink configs/cim_demo.py to a seconds-long run."""
     return {
         'train_dataloader.dataset.data_root': data_root,
@@ -41,15 +41,15 @@ def tiny_cim_cfg_options(data_root, max_iters=4, batch_size=2):
     }
 
 
-@pytest.fixture(name='tiny_cim_cfg_options')
-def tiny_cim_cfg_options_fixture():
-    return tiny_cim_cfg_options
+@pytest.fixture(name='tiny_demo_cfg_options')
+def tiny_demo_cfg_options_fixture():
+    return tiny_demo_cfg_options
 
 
 @pytest.fixture
-def tiny_cim_cfg(demo_data_root, tmp_path):
+def tiny_demo_cfg(demo_data_root, tmp_path):
     """configs/cim_demo.py shrunk to a 4-iteration run in tmp_path."""
     cfg = Config.fromfile(DEMO_CONFIG)
-    cfg.merge_from_dict(tiny_cim_cfg_options(demo_data_root))
+    cfg.merge_from_dict(tiny_demo_cfg_options(demo_data_root))
     cfg.work_dir = str(tmp_path / 'work_dir')
     return cfg

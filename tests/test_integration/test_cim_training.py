@@ -19,8 +19,8 @@ def _weights(ckpt_path):
     return state['state_dict']
 
 
-def test_training_moves_online_and_target_and_logs_momentum(tiny_cim_cfg):
-    runner = Runner.from_cfg(tiny_cim_cfg)
+def test_training_moves_online_and_target_and_logs_momentum(tiny_demo_cfg):
+    runner = Runner.from_cfg(tiny_demo_cfg)
     model = runner.model
     online0 = {}
 
@@ -59,18 +59,18 @@ class Interrupt(Hook):
 
 
 def test_resume_gives_bit_identical_online_and_target_weights(
-        tiny_cim_cfg, tmp_path):
-    straight = copy.deepcopy(tiny_cim_cfg)
+        tiny_demo_cfg, tmp_path):
+    straight = copy.deepcopy(tiny_demo_cfg)
     straight.work_dir = str(tmp_path / 'straight')
     Runner.from_cfg(straight).train()
 
-    first = copy.deepcopy(tiny_cim_cfg)
+    first = copy.deepcopy(tiny_demo_cfg)
     first.work_dir = str(tmp_path / 'resumed')
     interrupted = Runner.from_cfg(first)
     interrupted.register_hook(Interrupt(at_iter=2), priority='LOWEST')
     with pytest.raises(KeyboardInterrupt):
         interrupted.train()
-    resumed = copy.deepcopy(tiny_cim_cfg)
+    resumed = copy.deepcopy(tiny_demo_cfg)
     resumed.work_dir = str(tmp_path / 'resumed')
     resumed.resume = True
     resumed.load_from = osp.join(resumed.work_dir, 'iter_2.pth')
@@ -89,13 +89,13 @@ def _cfg_options_args(options):
 
 
 def test_dist_train_sh_two_cpu_processes(demo_data_root, tmp_path,
-                                         tiny_cim_cfg_options):
+                                         tiny_demo_cfg_options):
     work_dir = tmp_path / 'ddp'
     env = dict(os.environ, PORT='29613', PYTHON=sys.executable,
                CUDA_VISIBLE_DEVICES='')
     cmd = ['bash', osp.join(REPO, 'tools', 'dist_train.sh'), DEMO_CONFIG, '2',
            '--work-dir', str(work_dir)]
-    cmd += _cfg_options_args(tiny_cim_cfg_options(demo_data_root, max_iters=2))
+    cmd += _cfg_options_args(tiny_demo_cfg_options(demo_data_root, max_iters=2))
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
