@@ -74,20 +74,8 @@ test_dataloader = val_dataloader
 test_evaluator = val_evaluator
 test_cfg = dict()
 
-optim_wrapper = dict(
-    type='OptimWrapper',
-    _delete_=True,
-    optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.95),
-                   weight_decay=0.05),
-    clip_grad=dict(max_norm=1.0),
-    # no per-parameter warnings for the frozen EMA target / patch embedding
-    constructor='FrozenAwareOptimWrapperConstructor',
-    paramwise_cfg=dict(
-        norm_decay_mult=0.0,
-        bias_decay_mult=0.0,
-        custom_keys=dict(
-            pos_embed=dict(decay_mult=0.0),
-            cls_token=dict(decay_mult=0.0))))
+# fp32 on CPU; everything else as the paper's schedule (wd, betas, clipping).
+optim_wrapper = dict(type='OptimWrapper', optimizer=dict(lr=1e-3))
 
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0,

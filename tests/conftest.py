@@ -17,6 +17,22 @@ def demo_data_root(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope='session')
+def toy_class_images(tmp_path_factory):
+    """Three class folders of two real photos each (skimage's bundled set),
+    for the classification toy config of the compat and launcher tests."""
+    import skimage.data
+    from PIL import Image
+    root = tmp_path_factory.mktemp('toy_images')
+    for name in ('astronaut', 'chelsea', 'coffee'):
+        image = getattr(skimage.data, name)()
+        (root / name).mkdir(parents=True)
+        half = image.shape[1] // 2
+        Image.fromarray(image[:, :half]).save(root / name / 'left.png')
+        Image.fromarray(image[:, half:]).save(root / name / 'right.png')
+    return root
+
+
 def tiny_demo_cfg_options(data_root, max_iters=4, batch_size=2):
     """`--cfg-options` that shrink configs/cim_demo.py to a seconds-long run."""
     return {

@@ -26,19 +26,6 @@ class Opaque:
     """Any Python object: a pickle holding it is not weights-only."""
 
 
-def write_toy_images(root):
-    """Three class folders of two real photos each (skimage's bundled set)."""
-    import skimage.data
-    from PIL import Image
-    for name in ('astronaut', 'chelsea', 'coffee'):
-        image = getattr(skimage.data, name)()
-        (root / name).mkdir(parents=True)
-        half = image.shape[1] // 2
-        Image.fromarray(image[:, :half]).save(root / name / 'left.png')
-        Image.fromarray(image[:, half:]).save(root / name / 'right.png')
-    return root
-
-
 def toy_cfg(data_root, work_dir, name, **overrides):
     cfg = Config.fromfile(TOY_CONFIG)
     cfg.merge_from_dict({
@@ -51,8 +38,8 @@ def toy_cfg(data_root, work_dir, name, **overrides):
 
 
 @pytest.fixture(scope='module')
-def data_root(tmp_path_factory):
-    return write_toy_images(tmp_path_factory.mktemp('toy_images'))
+def data_root(toy_class_images):
+    return toy_class_images
 
 
 @pytest.fixture(scope='module')

@@ -86,7 +86,7 @@ def test_no_weight_decay_on_norms_biases_and_tokens():
     model = MODELS.build(cfg.model)
     optim_cfg = cfg.optim_wrapper.copy()
     optim_cfg.type = 'OptimWrapper'  # AMP needs a GPU; the groups are the same
-    optim_cfg.pop('loss_scale')
+    optim_cfg.pop('loss_scale', None)
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         wrapper = build_optim_wrapper(model, optim_cfg)
     decay_of = {}

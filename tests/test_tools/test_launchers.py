@@ -52,19 +52,6 @@ def checkpoint_digest(path):
     return state_digest(torch.load(path, weights_only=False)['state_dict'])
 
 
-def write_toy_images(root):
-    """Three class folders of two real photos each (skimage's bundled set)."""
-    import skimage.data
-    from PIL import Image
-    for name in ('astronaut', 'chelsea', 'coffee'):
-        image = getattr(skimage.data, name)()
-        (root / name).mkdir(parents=True)
-        half = image.shape[1] // 2
-        Image.fromarray(image[:, :half]).save(root / name / 'left.png')
-        Image.fromarray(image[:, half:]).save(root / name / 'right.png')
-    return root
-
-
 def free_port():
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
@@ -88,9 +75,9 @@ def run(command, **env):
 
 
 @pytest.fixture(scope='module')
-def data_options(tmp_path_factory):
+def data_options(toy_class_images):
     """--cfg-options pointing every split of the toy config at real images."""
-    root = write_toy_images(tmp_path_factory.mktemp('toy_images'))
+    root = toy_class_images
     return ['--cfg-options'] + [
         f'{split}_dataloader.dataset.data_root={root}'
         for split in ('train', 'val', 'test')
