@@ -159,6 +159,19 @@ def test_train_single_process_applies_cfg_options_and_cpu_amp(
         assert "type='CPUAmpOptimWrapper'" in dumped
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason='CPU-only behaviour')
+def test_amp_config_without_gpu_trains_in_fp32(data_options, tmp_path):
+    output = run([
+        sys.executable, TOOLS / 'train.py', TOY_CONFIG, '--work-dir',
+        tmp_path, *data_options, 'train_cfg.max_iters=2',
+        'optim_wrapper.type=AmpOptimWrapper'
+    ])
+    assert (tmp_path / 'iter_2.pth').is_file()
+    assert 'replaced by OptimWrapper (fp32)' in output
+    dumped = (tmp_path / 'toy_config.py').read_text()
+    assert "type='OptimWrapper'" in dumped
+
+
 def test_dist_test_evaluates_a_checkpoint(dist_run, data_options, tmp_path):
     metrics_file = tmp_path / 'metrics.json'
     run(['bash', TOOLS / 'dist_test.sh', TOY_CONFIG,

@@ -12,6 +12,7 @@ measured, and prints images/s and peak accelerator memory. Examples::
         --batch-size 512 --iters 50 --amp
 """
 import argparse
+import os.path as osp
 import time
 
 import numpy as np
@@ -20,6 +21,7 @@ from mmengine.config import Config, DictAction
 from mmengine.dataset import default_collate
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
+from mmengine.utils import get_installed_path
 
 from mmpretrain.registry import MODELS, TRANSFORMS
 
@@ -56,9 +58,18 @@ def fixed_batch(cfg, batch_size):
     return default_collate(samples)
 
 
+def load_config(path):
+    """A config file, or ``package::path`` inside an installed package."""
+    if '::' in path:
+        package, relative = path.split('::', 1)
+        path = osp.join(get_installed_path(package), '.mim', 'configs',
+                        relative)
+    return Config.fromfile(path)
+
+
 def main():
     args = parse_args()
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     cuda = torch.cuda.is_available()

@@ -1,0 +1,30 @@
+"""The benchmark scripts run and print their figures."""
+import os.path as osp
+import re
+import subprocess
+import sys
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+TOOLS = osp.join(REPO, 'tools', 'analysis_tools')
+
+
+def _run(args):
+    proc = subprocess.run([sys.executable, *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return proc.stdout
+
+
+def test_benchmark_pairs_prints_samples_per_second():
+    out = _run([osp.join(TOOLS, 'benchmark_pairs.py'), '--num-samples', '5'])
+    rates = re.findall(r'([\d.]+) samples/s', out)
+    assert len(rates) == 3 and all(float(r) > 0 for r in rates)
+
+
+def test_benchmark_train_prints_images_per_second_for_cim():
+    out = _run([
+        osp.join(TOOLS, 'benchmark_train.py'),
+        osp.join(REPO, 'configs', 'cim_demo.py'), '--batch-size', '2',
+        '--iters', '1', '--warmup', '1'
+    ])
+    assert re.search(r'batch 2, fp32: [\d.]+ images/s', out), out
