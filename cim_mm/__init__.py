@@ -6,6 +6,7 @@ only needs ``custom_imports=dict(imports=['cim_mm'], allow_failed_imports=False)
 """
 from . import compat  # noqa: F401  (must come first: patches the stack)
 from . import datasets, engine, evaluation, models  # noqa: F401
+from . import apis  # noqa: F401,E402  (registers the model zoo; after models)
 
 __version__ = '0.1.0'
 __all__ = ['__version__']
