@@ -1,5 +1,5 @@
 # ADE20K semantic segmentation with a CIM-pre-trained ViT-B/16 (paper
-# Table 11: UperNet, 160k iterations, 512x512, single-scale mIoU 48.1).
+# Table 7: UperNet, 160k iterations, 512x512, single-scale mIoU 48.1).
 #
 # The BEiT/MAE transfer protocol on mmseg's own bases: mmseg's `MAE` backbone
 # (a ViT-B/16 with layer scale and a zero-initialised relative position
