@@ -1,6 +1,5 @@
 """One test per adaptation in cim_mm.compat (run on CPU, in seconds)."""
 import json
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -130,12 +129,6 @@ def test_missing_checkpoint_error_names_the_path(tmp_path):
 
 
 # (b) distributed launch without GPU ----------------------------------------
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.skipif(
     torch.cuda.is_available(), reason='the patch only acts without GPU')
 def test_pytorch_launcher_uses_gloo_and_cpu_ddp_without_gpu(monkeypatch):
@@ -144,9 +137,10 @@ def test_pytorch_launcher_uses_gloo_and_cpu_ddp_without_gpu(monkeypatch):
         raise AssertionError('CUDA must not be touched without a GPU')
 
     monkeypatch.setattr(torch.cuda, 'set_device', no_cuda)
+    # MASTER_PORT=0: the single rank's store binds a free port itself.
     for key, value in dict(
             RANK='0', LOCAL_RANK='0', WORLD_SIZE='1',
-            MASTER_ADDR='127.0.0.1', MASTER_PORT=str(free_port())).items():
+            MASTER_ADDR='127.0.0.1', MASTER_PORT='0').items():
         monkeypatch.setenv(key, value)
     start_method = mp.get_start_method(allow_none=True)
     try:
@@ -157,8 +151,10 @@ def test_pytorch_launcher_uses_gloo_and_cpu_ddp_without_gpu(monkeypatch):
             module=torch.nn.Linear(2, 2), device_ids=[0])
         assert ddp.device_ids is None
         ddp(torch.ones(1, 2)).sum().backward()
+        del ddp
     finally:
-        torch_dist.destroy_process_group()
+        # Joins gloo's threads now, not at the test session's exit.
+        compat.shutdown_distributed(barrier=False)
         mp.set_start_method(start_method, force=True)
 
 
@@ -242,3 +238,69 @@ def test_cim_mm_config_scope_resolves_to_the_imported_package(tmp_path):
     assert cfg.model.type == 'ImageClassifier'
     assert cfg.model.head.num_classes == 10
     assert cfg.optim_wrapper.optimizer.lr == pytest.approx(9.6e-3)
+
+
+# (e) distributed teardown ----------------------------------------------------
+SHUTDOWN_SCRIPT = '''
+import gc, json, os, sys
+import torch, torch.distributed as dist
+from mmengine.model import MMDistributedDataParallel
+from cim_mm import compat
+
+def gloo_threads():
+    names = (open(f'/proc/self/task/{t}/comm').read().strip()
+             for t in os.listdir('/proc/self/task'))
+    return sorted(name for name in names if 'gloo' in name)
+
+dist.init_process_group('gloo', init_method='file://' + sys.argv[1],
+                        rank=0, world_size=1)
+
+class Runnerlike:
+    """Holds a DDP model in a reference cycle, as mmengine's Runner does."""
+
+runner = Runnerlike()
+runner.me = runner
+runner.model = MMDistributedDataParallel(torch.nn.Linear(2, 2))
+runner.model(torch.ones(1, 2)).sum().backward()
+kept = runner.model if sys.argv[2] == 'keep' else None
+threads_before = gloo_threads()
+del runner
+left = compat.shutdown_distributed()
+report = dict(threads_before=threads_before, left=left,
+              threads_after=gloo_threads(),
+              initialized=dist.is_initialized())
+del kept  # lets the kept group go before exit
+gc.collect()
+print(json.dumps(report))
+'''
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'),
+                    reason='reads thread names from /proc')
+def test_shutdown_distributed_joins_the_backend_threads_of_a_runner_group(
+        tmp_path):
+    result = subprocess.run(
+        [sys.executable, '-c', SHUTDOWN_SCRIPT, str(tmp_path / 'store'),
+         'drop'], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    # The group existed, with its worker threads, in a reference cycle.
+    assert 'pt_gloo_runloop' in report['threads_before']
+    assert report == dict(threads_before=report['threads_before'], left=0,
+                          threads_after=[], initialized=False)
+    assert 'still referenced' not in result.stdout + result.stderr
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'),
+                    reason='reads thread names from /proc')
+def test_shutdown_distributed_names_what_still_holds_a_group(tmp_path):
+    result = subprocess.run(
+        [sys.executable, '-c', SHUTDOWN_SCRIPT, str(tmp_path / 'store'),
+         'keep'], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report['left'] == 1 and report['initialized'] is False
+    assert 'pt_gloo_runloop' in report['threads_after']
+    output = result.stdout + result.stderr
+    assert ('1 destroyed process group(s) are still referenced '
+            '(by: MMDistributedDataParallel)') in output

@@ -13,11 +13,13 @@ import os.path as osp
 import mmengine
 from mmengine.config import Config, DictAction
 from mmengine.device import get_device
+from mmengine.dist import is_main_process
 from mmengine.evaluator import DumpResults
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import cim_mm  # noqa: F401  (applies cim_mm.compat, custom_imports or not)
+from cim_mm.compat import shutdown_distributed
 
 
 def parse_args(argv=None):
@@ -82,9 +84,9 @@ def merge_args(cfg, args):
     return cfg
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    cfg = merge_args(Config.fromfile(args.config), args)
+def run_test(cfg, args):
+    """Build the runner, test, return the metrics (the runner is dropped
+    on return)."""
     if 'runner_type' in cfg:
         runner = RUNNERS.build(cfg)
     else:
@@ -93,9 +95,20 @@ def main(argv=None):
     if args.out is not None and args.out_item == 'pred':
         runner.test_evaluator.metrics.append(
             DumpResults(out_file_path=args.out))
-    metrics = runner.test()
-    if args.out is not None and args.out_item == 'metrics':
+    return runner.test()
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = merge_args(Config.fromfile(args.config), args)
+    metrics = run_test(cfg, args)
+    # Every rank holds the same metrics; one writes them.
+    if (args.out is not None and args.out_item == 'metrics'
+            and is_main_process()):
         mmengine.dump(metrics, args.out)
+    # Tear the process groups down before the interpreter exits (see
+    # cim_mm.compat.shutdown_distributed).
+    shutdown_distributed()
 
 
 if __name__ == '__main__':

@@ -19,6 +19,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import cim_mm  # noqa: F401  (applies cim_mm.compat, custom_imports or not)
+from cim_mm.compat import shutdown_distributed
 
 
 def parse_args(argv=None):
@@ -179,6 +180,9 @@ def main(argv=None):
     args = parse_args(argv)
     cfg = merge_args(Config.fromfile(args.config), args)
     build_runner(cfg).train()
+    # The runner is unreferenced now: tear the process groups down before
+    # the interpreter exits (see cim_mm.compat.shutdown_distributed).
+    shutdown_distributed()
 
 
 if __name__ == '__main__':

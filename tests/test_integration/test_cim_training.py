@@ -91,8 +91,9 @@ def _cfg_options_args(options):
 def test_dist_train_sh_two_cpu_processes(demo_data_root, tmp_path,
                                          tiny_demo_cfg_options):
     work_dir = tmp_path / 'ddp'
-    env = dict(os.environ, PORT='29613', PYTHON=sys.executable,
-               CUDA_VISIBLE_DEVICES='')
+    # No PORT: torchrun --standalone binds a free port itself.
+    env = {k: v for k, v in os.environ.items() if k != 'PORT'}
+    env.update(PYTHON=sys.executable, CUDA_VISIBLE_DEVICES='')
     cmd = ['bash', osp.join(REPO, 'tools', 'dist_train.sh'), DEMO_CONFIG, '2',
            '--work-dir', str(work_dir)]
     cmd += _cfg_options_args(tiny_demo_cfg_options(demo_data_root, max_iters=2))

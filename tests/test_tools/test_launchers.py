@@ -1,15 +1,18 @@
 """tools/train.py, tools/test.py and the launch scripts, run as a user would.
 
-Distributed runs use 2 CPU processes (gloo through cim_mm.compat). Each
-training process also imports this module (see ``digest_config``) for
-:class:`RankStateDigestHook`, which records what every rank ends with.
+Distributed runs use 2 CPU processes (gloo through cim_mm.compat), on a
+port torchrun picks itself (``--standalone``). Each process also imports
+this module (see ``digest_config``) for :class:`RankStateDigestHook`, which
+records what every rank ends with, and :class:`RankExitReportHook`, which
+records what is still alive when the tool's ``main()`` has returned.
 """
+import atexit
 import hashlib
 import json
 import os
-import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -48,18 +51,55 @@ class RankStateDigestHook(Hook):
              ).write_text(state_digest(model.state_dict()))
 
 
+def write_exit_report(path):
+    """What a process still runs after its tool's ``main()`` returned.
+
+    Called by ``atexit``, i.e. before the interpreter finalizes: a live
+    process group there (its backend's worker threads) is what aborted
+    2-process runs at exit (cim_mm.compat.shutdown_distributed).
+    """
+    os_threads = sorted(
+        Path(f'/proc/self/task/{task}/comm').read_text().strip()
+        for task in os.listdir('/proc/self/task'))
+    Path(path).write_text(json.dumps(dict(
+        process_group_initialized=torch.distributed.is_initialized(),
+        backend_threads=[name for name in os_threads
+                         if 'gloo' in name or 'nccl' in name],
+        non_daemon_threads=[
+            thread.name for thread in threading.enumerate()
+            if not thread.daemon and thread is not threading.main_thread()
+        ])))
+
+
+@HOOKS.register_module()
+class RankExitReportHook(Hook):
+    """Has ``exit_report_rank<r>.json`` written at this rank's exit."""
+
+    def before_run(self, runner):
+        atexit.register(
+            write_exit_report,
+            Path(runner.work_dir, f'exit_report_rank{runner.rank}.json'))
+
+
+def exit_reports(work_dir):
+    return [json.loads((work_dir / f'exit_report_rank{rank}.json').read_text())
+            for rank in (0, 1)]
+
+
+CLEAN_EXIT = dict(process_group_initialized=False, backend_threads=[],
+                  non_daemon_threads=[])
+
+
 def checkpoint_digest(path):
     return state_digest(torch.load(path, weights_only=False)['state_dict'])
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
 def run(command, **env):
-    """Run ``command`` from the repo root; return its combined output."""
+    """Run ``command`` from the repo root; return its combined output.
+
+    ``PORT`` is unset: the launch scripts then let torchrun pick a free
+    port (no collision with another run on this machine).
+    """
     full_env = dict(
         os.environ,
         PYTHON=sys.executable,
@@ -67,6 +107,7 @@ def run(command, **env):
             filter(None, [str(Path(__file__).parent),
                           os.environ.get('PYTHONPATH')])),
         **env)
+    full_env.pop('PORT', None)
     result = subprocess.run(
         [str(c) for c in command], cwd=ROOT, env=full_env, timeout=TIMEOUT,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -92,7 +133,8 @@ def digest_config(tmp_path_factory):
         f'_base_ = [{str(TOY_CONFIG)!r}]\n'
         "custom_imports = dict(imports=['cim_mm', 'test_launchers'], "
         'allow_failed_imports=False)\n'
-        "custom_hooks = [dict(type='RankStateDigestHook')]\n")
+        "custom_hooks = [dict(type='RankStateDigestHook'), "
+        "dict(type='RankExitReportHook')]\n")
     return path
 
 
@@ -106,10 +148,10 @@ def dist_run(digest_config, data_options, tmp_path_factory):
     """4 iterations on 2 CPU processes through tools/dist_train.sh."""
     work_dir = tmp_path_factory.mktemp('dist_work_dir')
     output = run(['bash', TOOLS / 'dist_train.sh', digest_config, 2,
-                  '--work-dir', work_dir, *data_options],
-                 PORT=str(free_port()))
+                  '--work-dir', work_dir, *data_options])
     return SimpleNamespace(
-        work_dir=work_dir, output=output, digests=rank_digests(work_dir))
+        work_dir=work_dir, output=output, digests=rank_digests(work_dir),
+        exit_reports=exit_reports(work_dir))
 
 
 @pytest.fixture(scope='module')
@@ -117,8 +159,7 @@ def dist_resume(dist_run, digest_config, data_options):
     """The same run resumed (--resume, auto) and extended to 6 iterations."""
     output = run(['bash', TOOLS / 'dist_train.sh', digest_config, 2,
                   '--work-dir', dist_run.work_dir, '--resume', *data_options,
-                  'train_cfg.max_iters=6'],
-                 PORT=str(free_port()))
+                  'train_cfg.max_iters=6'])
     return SimpleNamespace(
         output=output, digests=rank_digests(dist_run.work_dir))
 
@@ -172,14 +213,21 @@ def test_amp_config_without_gpu_trains_in_fp32(data_options, tmp_path):
     assert "type='OptimWrapper'" in dumped
 
 
-def test_dist_test_evaluates_a_checkpoint(dist_run, data_options, tmp_path):
+def test_dist_train_ranks_leave_no_process_group_or_thread_at_exit(dist_run):
+    assert dist_run.exit_reports == [CLEAN_EXIT, CLEAN_EXIT]
+
+
+def test_dist_test_evaluates_a_checkpoint_and_exits_cleanly(
+        dist_run, digest_config, data_options, tmp_path):
     metrics_file = tmp_path / 'metrics.json'
-    run(['bash', TOOLS / 'dist_test.sh', TOY_CONFIG,
+    run(['bash', TOOLS / 'dist_test.sh', digest_config,
          dist_run.work_dir / 'iter_4.pth', 2, '--work-dir', tmp_path,
-         '--out', metrics_file, '--out-item', 'metrics', *data_options],
-        PORT=str(free_port()))
+         '--out', metrics_file, '--out-item', 'metrics', *data_options])
     metrics = json.loads(metrics_file.read_text())
     assert 0 <= metrics['accuracy/top1'] <= 100
+    assert exit_reports(tmp_path) == [CLEAN_EXIT, CLEAN_EXIT]
+
+
 
 
 @pytest.mark.parametrize('script', SCRIPTS)
@@ -224,4 +272,41 @@ def test_slurm_test_passes_checkpoint_launcher_and_options_to_srun(fake_srun):
     test = args.index(str(TOOLS / 'test.py'))
     assert args[test + 1:] == [
         'cfg.py', 'ckpt.pth', '--launcher=slurm', '--out', 'r.pkl'
+    ]
+
+
+@pytest.fixture
+def fake_python(tmp_path):
+    """A ``PYTHON`` that prints its arguments, one per line."""
+    python = tmp_path / 'python'
+    python.write_text('#!/usr/bin/env bash\nprintf "%s\\n" "$@"\n')
+    python.chmod(0o755)
+    return str(python)
+
+
+@pytest.mark.parametrize('script,args', [
+    ('dist_train.sh', ['cfg.py', '2']),
+    ('dist_test.sh', ['cfg.py', 'ckpt.pth', '2']),
+])
+@pytest.mark.parametrize('env,rendezvous', [
+    # One node, no PORT: torchrun binds a free port itself.
+    (dict(), ['--standalone']),
+    (dict(PORT='29613'), ['--nnodes=1', '--node_rank=0',
+                          '--master_addr=127.0.0.1', '--master_port=29613']),
+    (dict(NNODES='2', NODE_RANK='1', MASTER_ADDR='10.1.1.1'),
+     ['--nnodes=2', '--node_rank=1', '--master_addr=10.1.1.1',
+      '--master_port=29500']),
+])
+def test_dist_scripts_pick_the_rendezvous(fake_python, script, args, env,
+                                          rendezvous):
+    full_env = {key: value for key, value in os.environ.items()
+                if key not in ('PORT', 'NNODES', 'NODE_RANK', 'MASTER_ADDR')}
+    full_env.update(env, PYTHON=fake_python)
+    output = subprocess.run(
+        ['bash', TOOLS / script, *args, '--amp'], env=full_env,
+        capture_output=True, text=True, check=True, timeout=30).stdout
+    tool = 'train.py' if script == 'dist_train.sh' else 'test.py'
+    assert output.splitlines() == [
+        '-m', 'torch.distributed.run', *rendezvous, '--nproc_per_node=2',
+        str(TOOLS / tool), *args[:-1], '--launcher', 'pytorch', '--amp'
     ]
