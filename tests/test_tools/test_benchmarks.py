@@ -28,3 +28,13 @@ def test_benchmark_train_prints_images_per_second_for_cim():
         '--iters', '1', '--warmup', '1'
     ])
     assert re.search(r'batch 2, fp32: [\d.]+ images/s', out), out
+
+
+def test_stress_launchers_counts_failed_launches(tmp_path):
+    out = _run([
+        osp.join(TOOLS, 'stress_launchers.py'), '--runs', '1', '--no-test',
+        '--keep', str(tmp_path)
+    ])
+    assert re.search(r'dist_train.sh: 0 of 1 launches failed \(2 processes '
+                     r'each, 0 busy processes alongside', out), out
+    assert (tmp_path / 'run0' / 'iter_4.pth').is_file()

@@ -90,7 +90,7 @@ def main(argv=None):
                for _ in range(args.load)]
     for burner in burners:
         burner.start()
-    failures = Counter()
+    failures, launches = Counter(), Counter()
     start = time.time()
     try:
         for run in range(args.runs):
@@ -108,6 +108,7 @@ def main(argv=None):
                     osp.join(out_dir, f'test{run}.log'))
                 results.append(('test', code, sig))
             for name, code, sig in results:
+                launches[name] += 1
                 if code != 0:
                     failures[name] += 1
                     print(f'run {run}: dist_{name}.sh exited {code}'
@@ -117,11 +118,11 @@ def main(argv=None):
     finally:
         for burner in burners:
             burner.terminate()
-    launches = args.runs * (1 if args.no_test else 2)
-    print(f'{args.runs} runs ({launches} launches of {args.nproc} processes,'
-          f' {args.load} busy processes alongside) in '
-          f'{time.time() - start:.0f} s: dist_train.sh failed '
-          f'{failures["train"]}x, dist_test.sh failed {failures["test"]}x. '
+    counts = '; '.join(
+        f'dist_{name}.sh: {failures[name]} of {launches[name]} launches '
+        'failed' for name in ('train', 'test') if launches[name])
+    print(f'{counts} ({args.nproc} processes each, {args.load} busy '
+          f'processes alongside, {time.time() - start:.0f} s). '
           f'Logs in {out_dir}')
     return 1 if failures else 0
 
