@@ -12,6 +12,8 @@ from mmpretrain.models.utils import (build_2d_sincos_position_embedding,
                                      build_norm_layer)
 from mmpretrain.registry import MODELS
 
+from ..utils.bilinear_upsample import bilinear_upsample
+
 
 class CrossAttentionBlock(BaseModule):
     """Pre-norm cross-attention block (Eq. 4-5).
@@ -120,7 +122,8 @@ class CorrelationDecoder(BaseModule):
        ConvTranspose2d(kernel 4, stride 2, padding 1) + BN + ReLU layers
        halving the channels each time (D -> D/2 -> D/4 -> D/8, 8x the grid)
        followed by a 1x1 conv.
-    4. Bilinear upsampling (``align_corners=True``) to ``out_size``.
+    4. Bilinear upsampling (``align_corners=True``) to ``out_size``, done
+       as two matmuls (:func:`bilinear_upsample`).
 
     Backbone features may be ViT tokens (N, L, C), with or without one cls
     token (told apart by L or L - 1 being a square grid), or CNN feature
@@ -291,10 +294,6 @@ class CorrelationDecoder(BaseModule):
 
         # (B*K, hc*wc, D) -> (B*K, D, hc, wc) -> (B*K, 1, out, out)
         x = x.transpose(1, 2).reshape(-1, self.embed_dim, *context_hw)
-        x = F.interpolate(
-            self.predictor(x),
-            size=(self.out_size, self.out_size),
-            mode='bilinear',
-            align_corners=True)
+        x = bilinear_upsample(self.predictor(x), self.out_size)
         return x.reshape(batch_size, num_exemplars, self.out_size,
                          self.out_size)
