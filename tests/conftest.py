@@ -1,11 +1,24 @@
 """Shared fixtures: real offline photos and a tiny CIM training config."""
 import os.path as osp
+import random
 
+import numpy as np
 import pytest
+import torch
 from mmengine.config import Config
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEMO_CONFIG = osp.join(REPO, 'configs', 'cim_demo.py')
+
+
+@pytest.fixture(autouse=True)
+def seed_global_rngs():
+    """Seed random, numpy and torch before each test, so that its draws do
+    not depend on test order or on what earlier tests (Runners, seeding
+    tests) left in the global RNGs."""
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
 
 
 @pytest.fixture(scope='session')
@@ -64,8 +77,10 @@ def tiny_demo_cfg_options_fixture():
 
 @pytest.fixture
 def tiny_demo_cfg(demo_data_root, tmp_path):
-    """configs/cim_demo.py shrunk to a 4-iteration run in tmp_path."""
+    """configs/cim_demo.py shrunk to a 4-iteration run in tmp_path, named
+    after tmp_path (unique per test) so Runners never share instances."""
     cfg = Config.fromfile(DEMO_CONFIG)
     cfg.merge_from_dict(tiny_demo_cfg_options(demo_data_root))
     cfg.work_dir = str(tmp_path / 'work_dir')
+    cfg.experiment_name = tmp_path.name
     return cfg

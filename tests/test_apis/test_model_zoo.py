@@ -224,5 +224,6 @@ def test_import_cim_mm_registers_the_zoo():
                          capture_output=True,
                          text=True,
                          check=True,
-                         cwd=str(osp.dirname(REPO)))
+                         cwd=str(osp.dirname(REPO)),
+                         timeout=600)
     assert out.stdout.strip().splitlines()[-1] == str(len(ENTRIES))

@@ -43,8 +43,10 @@ def test_frozen_submodules_are_left_out_and_trainable_groups_unchanged(
     assert ours['online.0.weight'] == 0.05 and ours['online.1.weight'] == 0
 
 
-def test_one_info_line_instead_of_a_warning_per_parameter():
-    logger = MMLogger.get_current_instance()
+def test_one_info_line_instead_of_a_warning_per_parameter(tmp_path):
+    # A fresh INFO logger becomes the current instance, which is where the
+    # constructor logs; whatever logger earlier tests left is not used.
+    logger = MMLogger.get_instance(f'{tmp_path.name}_log', log_level='INFO')
     records = []
 
 

@@ -43,6 +43,7 @@ def _train(tmp_path, max_iters, accumulative_counts=1, **hook_kwargs):
     runner = Runner(
         model=ToyEMAModel(),
         work_dir=str(tmp_path),
+        experiment_name=tmp_path.name,  # unique: no shared logger/hub
         train_dataloader=dict(
             dataset=ToyData(),
             sampler=dict(type='DefaultSampler', shuffle=False),
@@ -104,6 +105,7 @@ def test_refuses_a_model_without_a_target(tmp_path):
     runner = Runner(
         model=nn.Module(),
         work_dir=str(tmp_path),
+        experiment_name=tmp_path.name,
         default_scope='mmpretrain')
     with pytest.raises(TypeError, match='update_target'):
         TargetEMAHook().before_train(runner)

@@ -60,18 +60,23 @@ class Interrupt(Hook):
 
 def test_resume_gives_bit_identical_online_and_target_weights(
         tiny_demo_cfg, tmp_path):
+    # Each Runner its own experiment name: same-second Runners would
+    # otherwise share their logger, message hub and visualizer.
     straight = copy.deepcopy(tiny_demo_cfg)
     straight.work_dir = str(tmp_path / 'straight')
+    straight.experiment_name = f'{tmp_path.name}_straight'
     Runner.from_cfg(straight).train()
 
     first = copy.deepcopy(tiny_demo_cfg)
     first.work_dir = str(tmp_path / 'resumed')
+    first.experiment_name = f'{tmp_path.name}_interrupted'
     interrupted = Runner.from_cfg(first)
     interrupted.register_hook(Interrupt(at_iter=2), priority='LOWEST')
     with pytest.raises(KeyboardInterrupt):
         interrupted.train()
     resumed = copy.deepcopy(tiny_demo_cfg)
     resumed.work_dir = str(tmp_path / 'resumed')
+    resumed.experiment_name = f'{tmp_path.name}_resumed'
     resumed.resume = True
     resumed.load_from = osp.join(resumed.work_dir, 'iter_2.pth')
     Runner.from_cfg(resumed).train()

@@ -141,7 +141,7 @@ def converted(classifier_checkpoint):
                             capture_output=True,
                             text=True,
                             cwd=REPO,
-                            timeout=120)
+                            timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     return dst
 
@@ -290,7 +290,7 @@ def _train(script, work_dir, options, extra=()):
                             text=True,
                             cwd=REPO,
                             env=env,
-                            timeout=300)
+                            timeout=600)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
     assert (work_dir / 'iter_2.pth').is_file(), output[-3000:]

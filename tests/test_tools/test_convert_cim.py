@@ -52,7 +52,7 @@ def run_converter(*args):
                           capture_output=True,
                           text=True,
                           cwd=REPO,
-                          timeout=120)
+                          timeout=600)
 
 
 @pytest.fixture(scope='module')
@@ -74,6 +74,7 @@ def cim_checkpoint(demo_data_root, tmp_path_factory):
         'test_evaluator': None,
     })
     cfg.work_dir = str(work_dir)
+    cfg.experiment_name = work_dir.name  # unique in the session
     Runner.from_cfg(cfg).train()
     path = work_dir / 'iter_2.pth'
     assert path.is_file()
@@ -394,15 +395,27 @@ def resnet_pretraining_state(depth):
     generator = torch.Generator().manual_seed(depth)
     online = ResNet(depth=depth, out_indices=(3, )).state_dict()
     state = {}
-    for prefix, scale in (('backbone.', 1.0), ('target_backbone.', 0.5)):
+    for prefix in ('backbone.', 'target_backbone.'):  # independent draws
         for key, value in online.items():
-            if value.is_floating_point():  # random weights and BN stats
-                value = scale * (torch.rand(value.shape, generator=generator) +
-                                 0.5)
+            if value.is_floating_point():
+                value = _realistic_weight(key, value.shape, generator)
             state[prefix + key] = value
     state['neck.proj.weight'] = torch.zeros(8, 8)
     hub = dict(log_scalars={'train/loss': HistoryBuffer([1.0, 0.5], [1, 1])})
     return dict(state_dict=state, message_hub=hub, meta=dict(iter=10))
+
+
+def _realistic_weight(key, shape, generator):
+    """Kaiming-normal convs, BN affine near (1, 0), running mean near 0 and
+    running variance near 1 (positive): finite features through layer4."""
+    noise = torch.randn(shape, generator=generator)
+    if len(shape) == 4:  # conv (out, in, kh, kw)
+        return noise * (2 / (shape[1] * shape[2] * shape[3]))**0.5
+    if key.endswith('running_var'):
+        return 1 + 0.1 * noise.abs()
+    if key.endswith('weight'):  # BN scale
+        return 1 + 0.1 * noise
+    return 0.1 * noise  # BN shift and running mean
 
 
 def test_resnet18_converts_to_every_target_with_the_same_features(tmp_path):
@@ -415,6 +428,13 @@ def test_resnet18_converts_to_every_target_with_the_same_features(tmp_path):
         source = ResNet(depth=18, out_indices=(3, ))
         source.load_state_dict(backbone, strict=True)
         expected = in_eval_mode(source)(x)[-1]
+        peak = expected.abs().max().item()
+        assert expected.isfinite().all() and peak > 0, (encoder, peak)
+        # Eval-mode BN with these stats does not renormalise: layer4 peaks
+        # near 1e2, where one float32 ulp (~8e-6) is about ATOL. So ATOL is
+        # relative to the peak (~1e-3 here); one wrong BN tensor in layer4
+        # already errs by ~10.
+        atol = ATOL * max(1.0, peak)
         for to, convert in (('mmpretrain', mmpretrain_backbone),
                             ('mmseg', mmpretrain_to_mmseg),
                             ('timm', mmpretrain_to_timm)):
@@ -427,7 +447,7 @@ def test_resnet18_converts_to_every_target_with_the_same_features(tmp_path):
                 feats = model.forward_features(x)
             else:
                 feats = model(x)[-1]
-            torch.testing.assert_close(feats, expected, atol=ATOL, rtol=0)
+            torch.testing.assert_close(feats, expected, atol=atol, rtol=0)
     online = encoder_state_dict(state, 'online')['layer4.1.conv2.weight']
     target = encoder_state_dict(state, 'target')['layer4.1.conv2.weight']
     assert not torch.equal(online, target)
