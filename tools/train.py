@@ -12,6 +12,7 @@ import logging
 import os
 import os.path as osp
 
+import torch
 from mmengine.config import Config, DictAction
 from mmengine.device import get_device
 from mmengine.logging import print_log
@@ -38,8 +39,9 @@ def parse_args(argv=None):
     parser.add_argument(
         '--amp',
         action='store_true',
-        help='mixed precision: AmpOptimWrapper (fp16, dynamic loss scale) on '
-        'GPU, bf16 autocast (CPUAmpOptimWrapper) on a machine without GPU')
+        help='mixed precision for a config without it: AmpOptimWrapper '
+        '(fp16, dynamic loss scale) on GPU, bf16 autocast '
+        '(CPUAmpOptimWrapper) on a machine without GPU')
     parser.add_argument(
         '--no-validate',
         action='store_true',
@@ -80,12 +82,18 @@ def default_work_dir(config_path):
     return osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
 
 
+# Optimizer wrappers that already train in mixed precision.
+MIXED_PRECISION = {'AmpOptimWrapper': 'fp16', 'BF16OptimWrapper': 'bf16'}
+
+
 def enable_amp(cfg):
-    """``--amp``: switch ``cfg.optim_wrapper`` to this machine's mixed
-    precision (fp16 AMP on GPU, bf16 autocast on CPU)."""
+    """``--amp``: mixed precision on this machine. A config that already
+    uses it (fp16 ``AmpOptimWrapper`` or ``BF16OptimWrapper``) keeps its
+    choice on a GPU; others get fp16 AMP there, and bf16 autocast on CPU."""
     if get_device() != 'cpu':
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        if cfg.optim_wrapper.get('type') not in MIXED_PRECISION:
+            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+            cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
         return
     print_log(
         'No GPU available: --amp uses bf16 autocast on CPU '
@@ -100,16 +108,43 @@ def enable_amp(cfg):
 
 
 def amp_config_on_cpu(cfg):
-    """A config with the GPU's ``AmpOptimWrapper`` (which refuses to start
-    without a GPU) runs in fp32 on CPU; ``--amp`` asks for bf16."""
+    """A config's GPU mixed precision (``AmpOptimWrapper`` refuses to start
+    without a GPU; bf16 is slower than fp32 on most CPUs) runs in fp32 on
+    CPU; ``--amp`` asks for bf16."""
+    kind = cfg.optim_wrapper.type
     print_log(
-        'No GPU available: the config\'s AmpOptimWrapper (fp16) is replaced '
-        'by OptimWrapper (fp32); pass --amp for bf16 autocast on CPU.',
+        f'No GPU available: the config\'s {kind} '
+        f'({MIXED_PRECISION[kind]}) is replaced by OptimWrapper (fp32); '
+        'pass --amp for bf16 autocast on CPU.',
         logger='current',
         level=logging.WARNING)
     cfg.optim_wrapper.type = 'OptimWrapper'
     cfg.optim_wrapper.pop('loss_scale', None)
     cfg.optim_wrapper.pop('dtype', None)
+
+
+def bf16_config_without_bf16(cfg):
+    """``BF16OptimWrapper`` on a GPU without bf16 (before Ampere): fp16
+    ``AmpOptimWrapper`` with a dynamic loss scale instead."""
+    print_log(
+        'This GPU has no bf16 support: the config\'s BF16OptimWrapper is '
+        'replaced by AmpOptimWrapper (fp16, dynamic loss scale).',
+        logger='current',
+        level=logging.WARNING)
+    cfg.optim_wrapper.type = 'AmpOptimWrapper'
+    cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+
+
+def adapt_precision(cfg):
+    """Make the config's precision one this machine runs (checked on the
+    final config, after ``--amp`` and ``--cfg-options``)."""
+    kind = cfg.optim_wrapper.get('type')
+    device = get_device()
+    if kind in MIXED_PRECISION and device == 'cpu':
+        amp_config_on_cpu(cfg)
+    elif (kind == 'BF16OptimWrapper' and device == 'cuda'
+          and not torch.cuda.is_bf16_supported()):
+        bf16_config_without_bf16(cfg)
 
 
 def set_dataloader_defaults(cfg, args):
@@ -162,10 +197,7 @@ def merge_args(cfg, args):
 
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
-    # A machine constraint, checked on the final config.
-    if (cfg.optim_wrapper.get('type') == 'AmpOptimWrapper'
-            and get_device() == 'cpu'):
-        amp_config_on_cpu(cfg)
+    adapt_precision(cfg)
     return cfg
 
 

@@ -1,4 +1,6 @@
 from .hooks import TargetEMAHook
-from .optimizers import FrozenAwareOptimWrapperConstructor
+from .optimizers import BF16OptimWrapper, FrozenAwareOptimWrapperConstructor
 
-__all__ = ['TargetEMAHook', 'FrozenAwareOptimWrapperConstructor']
+__all__ = [
+    'TargetEMAHook', 'BF16OptimWrapper', 'FrozenAwareOptimWrapperConstructor'
+]

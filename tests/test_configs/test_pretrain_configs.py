@@ -33,7 +33,9 @@ def test_recipe_matches_table9(name):
     assert opt.lr == pytest.approx(1.5e-4 * 4096 / 256)
     assert opt.lr == pytest.approx(2.4e-3)
     assert cfg.optim_wrapper.clip_grad == dict(max_norm=1.0)
-    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    # AMP in bf16: no loss scaler (no inf gradients in the first steps)
+    assert cfg.optim_wrapper.type == 'BF16OptimWrapper'
+    assert 'loss_scale' not in cfg.optim_wrapper
     assert cfg.train_cfg.max_epochs == 300
     warmup, cosine = cfg.param_scheduler
     assert (warmup.type, warmup.begin, warmup.end) == ('LinearLR', 0, 40)

@@ -1,9 +1,10 @@
 # Table 9: AdamW (0.9, 0.95), wd 0.05, lr 1.5e-4 x batch / 256 = 2.4e-3 at 4096,
 # 40 warmup epochs then per-iteration cosine to 0, 300 epochs, grad clip 1.0.
 optim_wrapper = dict(
-    # fp16 AMP with a dynamic loss scale on GPU (tools/train.py uses bf16
-    # autocast instead on a machine without a GPU)
-    type='AmpOptimWrapper',
+    # bf16 autocast, no loss scaler (cim_mm.engine.BF16OptimWrapper).
+    # tools/train.py: fp16 AmpOptimWrapper on a GPU without bf16, fp32 on a
+    # machine without GPU. fp16: optim_wrapper.type=AmpOptimWrapper.
+    type='BF16OptimWrapper',
     optimizer=dict(type='AdamW', lr=1.5e-4 * 4096 / 256, betas=(0.9, 0.95),
                    weight_decay=0.05),
     clip_grad=dict(max_norm=1.0),
