@@ -27,7 +27,30 @@ def test_benchmark_train_prints_images_per_second_for_cim():
         osp.join(REPO, 'configs', 'cim_demo.py'), '--batch-size', '2',
         '--iters', '1', '--warmup', '1'
     ])
+    # configs run in fp32 on a machine without GPU, as tools/train.py does
     assert re.search(r'batch 2, fp32: [\d.]+ images/s', out), out
+
+
+def test_benchmark_train_compares_two_configs_with_flops_and_mfu(tmp_path):
+    demo = osp.join(REPO, 'configs', 'cim_demo.py')
+    profile = tmp_path / 'profile.txt'
+    out = _run([
+        osp.join(TOOLS, 'benchmark_train.py'), demo, '--compare', demo,
+        '--batch-size', '2', '--iters', '1', '--warmup', '1', '--bf16',
+        '--fused-adamw', '--matmul-size', '256', '--profile', str(profile),
+        '--cfg-options', 'model.backbone.arch.num_layers=2'
+    ])
+    lines = re.findall(
+        r'batch 2, bf16, fused AdamW: [\d.]+ images/s, \d+ ms/step, '
+        r'([\d.]+) GFLOPs/image \(fwd\+bwd\), [\d.]+ TFLOP/s = MFU '
+        r'[\d.]+% of a bf16 matmul', out)
+    assert len(lines) == 2, out
+    # --cfg-options applies to the first config only: 2 of its 4 layers
+    assert float(lines[0]) < float(lines[1])
+    ratio = re.search(r'cim_demo.py: [\d.]+x images/s, ([\d.]+)x '
+                      'FLOPs/image', out)
+    assert ratio and 0.3 < float(ratio.group(1)) < 1, out
+    assert 'aten::' in profile.read_text()
 
 
 def test_stress_launchers_counts_failed_launches(tmp_path):

@@ -1,15 +1,24 @@
-"""Training-step throughput and peak memory of a pre-training config.
+"""Training-step throughput, FLOPs, MFU and peak memory of pre-training
+configs, side by side.
 
-Builds the config's model and optimizer wrapper, feeds it one fixed batch
+Builds each config's model and optimizer wrapper, feeds it one fixed batch
 (real pairs from the offline photos for CIM, random 224x224 images for other
 algorithms such as mmpretrain's MAE) so that the data pipeline is not what is
-measured, and prints images/s and peak accelerator memory. Examples::
+measured, and prints per config: images/s, ms/step, FLOPs per image (forward
++ backward, ``torch.utils.flop_counter.FlopCounterMode``), achieved TFLOP/s
+and MFU against a square matmul measured in the same run, and peak
+accelerator memory. ``--compare`` runs a second config with the same
+settings in the same process and prints the ratios. Examples::
 
     python tools/analysis_tools/benchmark_train.py configs/cim_vitb_300e.py \\
-        --batch-size 512 --iters 50 --amp
-    python tools/analysis_tools/benchmark_train.py \\
-        mmpretrain::mae/mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py \\
-        --batch-size 512 --iters 50 --amp
+        --batch-size 512 --iters 30 --fused-adamw \\
+        --compare mmpretrain::mae/mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py
+    python tools/analysis_tools/benchmark_train.py configs/cim_vitb_300e.py \\
+        --batch-size 512 --precision fp16 --profile prof.txt
+
+Precision: ``config`` (default) is what ``tools/train.py`` would run: the
+config's bf16 (``BF16OptimWrapper``) or fp16 (``AmpOptimWrapper``) on a GPU,
+fp32 on a machine without GPU. ``--amp`` is fp16 on a GPU and bf16 on CPU.
 """
 import argparse
 import os.path as osp
@@ -22,22 +31,90 @@ from mmengine.dataset import default_collate
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 from mmengine.utils import get_installed_path
+from torch.utils.flop_counter import FlopCounterMode
 
 from mmpretrain.registry import MODELS, TRANSFORMS
 
 import cim_mm  # noqa: F401
 
+PRECISIONS = ('config', 'fp32', 'fp16', 'bf16')
+MATMUL_DTYPES = dict(fp32=torch.float32, fp16=torch.float16,
+                     bf16=torch.bfloat16)
+COMPILED_PARTS = ('backbone', 'target_backbone', 'neck', 'head', 'decoder')
 
-def parse_args():
+
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('config')
+    parser.add_argument('--compare', metavar='CONFIG',
+                        help='a second config measured the same way')
     parser.add_argument('--batch-size', type=int, default=64)
     parser.add_argument('--iters', type=int, default=50)
     parser.add_argument('--warmup', type=int, default=5)
+    parser.add_argument('--precision', choices=PRECISIONS, default='config')
     parser.add_argument('--amp', action='store_true',
                         help='fp16 AMP on a GPU, bf16 autocast on CPU')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-    return parser.parse_args()
+    parser.add_argument('--bf16', action='store_true',
+                        help='same as --precision bf16')
+    parser.add_argument('--fused-adamw', action='store_true',
+                        help='AdamW(fused=True): one kernel for all tensors')
+    parser.add_argument('--compile', action='store_true',
+                        help='torch.compile each sub-network (' +
+                        ', '.join(COMPILED_PARTS) + ')')
+    parser.add_argument('--matmul-size', type=int,
+                        help='side of the reference matmul (default 8192 on '
+                        'a GPU, 1024 on CPU)')
+    parser.add_argument('--profile', metavar='FILE',
+                        help='write a torch.profiler table of 3 steps')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='overrides for CONFIG (not for --compare)')
+    return parser.parse_args(argv)
+
+
+def load_config(path):
+    """A config file, or ``package::path`` inside an installed package."""
+    if '::' in path:
+        package, relative = path.split('::', 1)
+        path = osp.join(get_installed_path(package), '.mim', 'configs',
+                        relative)
+    return Config.fromfile(path)
+
+
+def resolve_precision(args, cfg, cuda):
+    """fp32 / fp16 / bf16 for this config on this machine."""
+    if args.amp:
+        return 'fp16' if cuda else 'bf16'
+    if args.bf16:
+        return 'bf16'
+    if args.precision != 'config':
+        return args.precision
+    wrapper = cfg.optim_wrapper
+    if not cuda:  # tools/train.py runs mixed-precision configs in fp32
+        return 'fp32'
+    if wrapper.get('type') == 'BF16OptimWrapper':
+        return 'bf16'
+    if wrapper.get('type') == 'AmpOptimWrapper':
+        return 'bf16' if 'bfloat16' in str(wrapper.get('dtype')) else 'fp16'
+    return 'fp32'
+
+
+def optim_config(cfg, precision, cuda, fused):
+    """The config's optimizer wrapper in ``precision``."""
+    optim_cfg = cfg.optim_wrapper.copy()
+    optim_cfg.pop('loss_scale', None)
+    optim_cfg.pop('dtype', None)
+    if precision == 'fp32':
+        optim_cfg.type = 'OptimWrapper'
+    elif precision == 'bf16':
+        optim_cfg.type = 'BF16OptimWrapper'
+    elif cuda:
+        optim_cfg.type = 'AmpOptimWrapper'
+        optim_cfg.loss_scale = 'dynamic'
+    else:
+        raise SystemExit('fp16 AMP needs a GPU; use --precision bf16 on CPU')
+    if fused:
+        optim_cfg.optimizer = dict(optim_cfg.optimizer, fused=True)
+    return optim_cfg
 
 
 def fixed_batch(cfg, batch_size):
@@ -58,69 +135,171 @@ def fixed_batch(cfg, batch_size):
     return default_collate(samples)
 
 
-def load_config(path):
-    """A config file, or ``package::path`` inside an installed package."""
-    if '::' in path:
-        package, relative = path.split('::', 1)
-        path = osp.join(get_installed_path(package), '.mim', 'configs',
-                        relative)
-    return Config.fromfile(path)
+def pin(batch):
+    """The batch in pinned memory (a DataLoader with pin_memory=True)."""
+    if isinstance(batch, torch.Tensor):
+        return batch.pin_memory()
+    if isinstance(batch, dict):
+        return {key: pin(value) for key, value in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(pin(value) for value in batch)
+    return batch
 
 
-def main():
-    args = parse_args()
-    cfg = load_config(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    cuda = torch.cuda.is_available()
-    device = 'cuda' if cuda else 'cpu'
-    optim_cfg = cfg.optim_wrapper.copy()
-    if args.amp:
-        optim_cfg.type = 'AmpOptimWrapper' if cuda else 'CPUAmpOptimWrapper'
-        if not cuda:
-            optim_cfg.pop('loss_scale', None)
-    else:
-        optim_cfg.type = 'OptimWrapper'
-        optim_cfg.pop('loss_scale', None)
-
-    with DefaultScope.overwrite_default_scope(cfg.get('default_scope',
-                                                      'mmpretrain')):
-        model = MODELS.build(cfg.model)
-        model.init_weights()
-        model.to(device).train()
-        optim_wrapper = build_optim_wrapper(model, optim_cfg)
-    batch = fixed_batch(cfg, args.batch_size)
-
-    def step():
-        data = model.data_preprocessor(batch, training=True)
-        with optim_wrapper.optim_context(model):
-            losses = model(**data, mode='loss')
-        loss = sum(v for k, v in losses.items() if 'loss' in k)
-        optim_wrapper.update_params(loss)
-        if hasattr(model, 'update_target'):
-            model.update_target(0.99)
-
-    for _ in range(args.warmup):
-        step()
-    if cuda:
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
+def matmul_tflops(size, dtype, device, repeats=10):
+    """TFLOP/s of a ``size``^3 matmul: the MFU reference of this run."""
+    a = torch.randn(size, size, device=device).to(dtype)
+    b = torch.randn(size, size, device=device).to(dtype)
+    for _ in range(2):
+        a @ b
+    synchronize(device)
     start = time.perf_counter()
-    for _ in range(args.iters):
-        step()
-    if cuda:
+    for _ in range(repeats):
+        a @ b
+    synchronize(device)
+    return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e12
+
+
+def synchronize(device):
+    if device == 'cuda':
         torch.cuda.synchronize()
-    seconds = time.perf_counter() - start
-    name = torch.cuda.get_device_name() if cuda else 'CPU'
-    print(f'{args.config} on {name}, batch {args.batch_size}, '
-          f'{"AMP" if args.amp else "fp32"}: '
-          f'{args.batch_size * args.iters / seconds:.1f} images/s, '
-          f'{seconds / args.iters * 1000:.0f} ms/step', end='')
-    if cuda:
-        print(f', peak memory {torch.cuda.max_memory_allocated() / 2**30:.1f}'
-              ' GiB')
-    else:
-        print()
+
+
+class Bench:
+    """One config's model, optimizer wrapper and fixed batch."""
+
+    def __init__(self, path, args, device, cfg_options=None):
+        self.path = path
+        cfg = load_config(path)
+        if cfg_options:
+            cfg.merge_from_dict(cfg_options)
+        cuda = device == 'cuda'
+        self.precision = resolve_precision(args, cfg, cuda)
+        with DefaultScope.overwrite_default_scope(
+                cfg.get('default_scope', 'mmpretrain')):
+            self.model = MODELS.build(cfg.model)
+            self.model.init_weights()
+            self.model.to(device).train()
+            self.optim_wrapper = build_optim_wrapper(
+                self.model,
+                optim_config(cfg, self.precision, cuda, args.fused_adamw))
+        self.batch = fixed_batch(cfg, args.batch_size)
+        if cuda:
+            self.batch = pin(self.batch)
+        self.batch_size = args.batch_size
+        self.device = device
+
+    def losses(self):
+        data = self.model.data_preprocessor(self.batch, training=True)
+        with self.optim_wrapper.optim_context(self.model):
+            losses = self.model(**data, mode='loss')
+        return sum(v for k, v in losses.items() if 'loss' in k)
+
+    def step(self):
+        self.optim_wrapper.update_params(self.losses())
+        if hasattr(self.model, 'update_target'):
+            self.model.update_target(0.99)
+
+    def flops_per_image(self):
+        """Forward + backward FLOPs of one step, per image (eager)."""
+        counter = FlopCounterMode(display=False)
+        with counter:
+            self.losses().backward()
+        self.optim_wrapper.zero_grad()
+        return counter.get_total_flops() / self.batch_size
+
+    def compile(self):
+        for name in COMPILED_PARTS:
+            part = getattr(self.model, name, None)
+            if isinstance(part, torch.nn.Module):
+                setattr(self.model, name, torch.compile(part))
+
+    def measure(self, warmup, iters):
+        for _ in range(warmup):
+            self.step()
+        synchronize(self.device)
+        if self.device == 'cuda':
+            torch.cuda.reset_peak_memory_stats()
+        start = time.perf_counter()
+        for _ in range(iters):
+            self.step()
+        synchronize(self.device)
+        seconds = time.perf_counter() - start
+        peak = (torch.cuda.max_memory_allocated()
+                if self.device == 'cuda' else None)
+        return self.batch_size * iters / seconds, seconds / iters, peak
+
+    def profile(self, path):
+        from torch.profiler import ProfilerActivity, profile
+        activities = [ProfilerActivity.CPU]
+        sort_by = 'self_cpu_time_total'
+        if self.device == 'cuda':
+            activities.append(ProfilerActivity.CUDA)
+            sort_by = 'self_cuda_time_total'
+        with profile(activities=activities) as prof:
+            for _ in range(3):
+                self.step()
+            synchronize(self.device)
+        with open(path, 'a') as f:
+            f.write(f'# {self.path}, {self.precision}, batch '
+                    f'{self.batch_size}, 3 steps\n')
+            f.write(prof.key_averages().table(sort_by=sort_by,
+                                              row_limit=40))
+            f.write('\n')
+
+
+def run(path, args, device, reference, cfg_options=None):
+    """Measure one config, print its line, return its figures."""
+    bench = Bench(path, args, device, cfg_options)
+    flops = bench.flops_per_image()
+    if args.compile:
+        bench.compile()
+    images_per_s, step_s, peak = bench.measure(args.warmup, args.iters)
+    if args.profile:
+        bench.profile(args.profile)
+    ref_tflops = reference(bench.precision)
+    achieved = flops * images_per_s / 1e12
+    name = torch.cuda.get_device_name() if device == 'cuda' else 'CPU'
+    extras = ''.join([', fused AdamW' if args.fused_adamw else '',
+                      ', compiled' if args.compile else ''])
+    line = (f'{path} on {name}, batch {bench.batch_size}, '
+            f'{bench.precision}{extras}: {images_per_s:.1f} images/s, '
+            f'{step_s * 1000:.0f} ms/step, {flops / 1e9:.1f} GFLOPs/image '
+            f'(fwd+bwd), {achieved:.2f} TFLOP/s = MFU '
+            f'{achieved / ref_tflops:.1%} of a {bench.precision} matmul '
+            f'({ref_tflops:.1f} TFLOP/s)')
+    if peak is not None:
+        line += (f', peak memory {peak / 2**30:.1f} GiB '
+                 f'({peak / 2**20 / bench.batch_size:.1f} MiB/image)')
+    print(line, flush=True)
+    del bench
+    if device == 'cuda':
+        torch.cuda.empty_cache()
+    return dict(images_per_s=images_per_s, flops=flops, peak=peak)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    size = args.matmul_size or (8192 if device == 'cuda' else 1024)
+    measured = {}
+
+    def reference(precision):
+        if precision not in measured:
+            measured[precision] = matmul_tflops(
+                size, MATMUL_DTYPES[precision], device)
+        return measured[precision]
+
+    first = run(args.config, args, device, reference, args.cfg_options)
+    if not args.compare:
+        return
+    second = run(args.compare, args, device, reference)
+    ratios = [f'{first["images_per_s"] / second["images_per_s"]:.2f}x '
+              'images/s',
+              f'{first["flops"] / second["flops"]:.2f}x FLOPs/image']
+    if first['peak'] is not None:
+        ratios.append(f'{first["peak"] / second["peak"]:.2f}x peak memory')
+    print(f'{args.config} / {args.compare}: ' + ', '.join(ratios))
 
 
 if __name__ == '__main__':
