@@ -61,3 +61,22 @@ def test_stress_launchers_counts_failed_launches(tmp_path):
     assert re.search(r'dist_train.sh: 0 of 1 launches failed \(2 processes '
                      r'each, 0 busy processes alongside', out), out
     assert (tmp_path / 'run0' / 'iter_4.pth').is_file()
+
+
+def test_benchmark_data_writes_jpegs_and_times_pipelines_and_loader(
+        tmp_path):
+    demo = osp.join(REPO, 'configs', 'cim_demo.py')
+    out = _run([
+        osp.join(TOOLS, 'benchmark_data.py'), demo, '--compare', demo,
+        '--data-root', str(tmp_path), '--num-images', '12', '--num-samples',
+        '3', '--workers', '1', '--iters', '2', '--batch-size', '2'
+    ])
+    jpegs = sorted((tmp_path / 'train').rglob('*.JPEG'))
+    assert len(jpegs) == 12
+    import cv2
+    widths = {cv2.imread(str(p)).shape[1] for p in jpegs}
+    assert min(widths) >= 400 and max(widths) <= 500
+    assert len(re.findall(r'one core, decode \+ pipeline: [\d.]+ samples/s',
+                          out)) == 2, out
+    assert re.search(r'cim_demo.py: [\d.]+x samples/s on one core', out), out
+    assert re.search(r'dataloader with 1 workers: [\d.]+ samples/s', out), out
