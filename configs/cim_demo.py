@@ -38,7 +38,9 @@ train_pipeline = [
         exemplar_size=exemplar_size,
         exemplar_transforms=[],
         exemplar_flip_prob=0.0),
-    dict(type='PackCIMInputs'),
+    # the maps are built on the device from the corners (CIMDataPreprocessor)
+    dict(type='PackCIMInputs',
+         algorithm_keys=('exemplar_corners', 'exemplar_flipped')),
 ]
 val_pipeline = train_pipeline
 

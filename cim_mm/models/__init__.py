@@ -1,1 +1,2 @@
-from . import algorithms, backbones, heads, losses, necks, utils  # noqa: F401
+from . import (algorithms, backbones, data_preprocessors, heads,  # noqa
+               losses, necks, utils)

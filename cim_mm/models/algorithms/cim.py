@@ -150,6 +150,13 @@ class CIM(BaseSelfSupervisor):
         Returns:
             Dict[str, torch.Tensor]: ``dict(loss=...)``.
         """
+        if any('corr_maps' not in sample for sample in data_samples):
+            raise KeyError(
+                'CIM.loss: the data samples carry no corr_maps. Use '
+                "data_preprocessor=dict(type='CIMDataPreprocessor', ...), "
+                'which builds them from exemplar_corners on the device, or '
+                "pack them: dict(type='PackCIMInputs') (default "
+                'algorithm_keys).')
         logits = self._predict_logits(inputs)
         target = torch.stack([sample.corr_maps for sample in data_samples])
         return dict(loss=self.head.loss(logits, target))

@@ -16,7 +16,9 @@ train_pipeline = [
         rotation_range=(-45, 45),
         exemplar_flip_prob=0.5,
         exemplar_region='enclosing'),  # the release: rotated rect around the box
-    dict(type='PackCIMInputs'),
+    # the maps are built on the device from the corners (CIMDataPreprocessor)
+    dict(type='PackCIMInputs',
+         algorithm_keys=('exemplar_corners', 'exemplar_flipped')),
 ]
 
 train_dataloader = dict(

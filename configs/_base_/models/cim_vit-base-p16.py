@@ -2,11 +2,15 @@
 model = dict(
     type='CIM',
     bootstrap='online_exemplar',  # Table 2: online on exemplars, EMA target on context
+    # SelfSupDataPreprocessor that also rasterises the correlation maps from
+    # the exemplar corners on the device (they are not packed: see the
+    # dataset's PackCIMInputs); non_blocking overlaps pinned copies.
     data_preprocessor=dict(
-        type='SelfSupDataPreprocessor',
+        type='CIMDataPreprocessor',
         mean=[123.675, 116.28, 103.53],
         std=[58.395, 57.12, 57.375],
-        to_rgb=True),
+        to_rgb=True,
+        non_blocking=True),
     backbone=dict(
         type='CIMViT', arch='base', img_size=224, patch_size=16,
         freeze_patch_embed=True),
