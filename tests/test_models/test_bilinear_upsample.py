@@ -66,3 +66,31 @@ def test_decoder_output_and_gradients_unchanged(monkeypatch):
     assert new[0].shape == (2, 3, 64, 64)
     for a, b in zip(new, old):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize('correlation', ['cross_attention', 'convolution'])
+@pytest.mark.parametrize('predictor', ['linear', 'deconv'])
+def test_every_gradient_has_its_parameters_strides(correlation, predictor):
+    """DDP copies gradients into buckets laid out like the parameters; a
+    gradient with other strides (a channels-last conv weight gradient)
+    triggers its 'Grad strides do not match bucket view strides' warning."""
+    torch.manual_seed(0)
+    decoder = CorrelationDecoder(in_channels=32, embed_dim=32, num_heads=4,
+                                 out_size=64, correlation=correlation,
+                                 predictor=predictor)
+    context = torch.randn(2, 1 + 16, 32)
+    exemplar = torch.randn(6, 1 + 4, 32)
+    decoder(context, exemplar, num_exemplars=3).square().mean().backward()
+    for name, param in decoder.named_parameters():
+        assert param.grad is not None, name
+        assert param.grad.stride() == param.stride(), name
+
+
+def test_linear_predictor_as_matmul_equals_the_1x1_conv():
+    torch.manual_seed(0)
+    decoder = CorrelationDecoder(in_channels=32, embed_dim=32, num_heads=4,
+                                 out_size=64).double()
+    tokens = torch.randn(6, 16, 32, dtype=torch.float64)
+    maps = tokens.transpose(1, 2).reshape(6, 32, 4, 4)
+    torch.testing.assert_close(decoder._predict(tokens, (4, 4)),
+                               decoder.predictor(maps), rtol=0, atol=1e-12)

@@ -21,6 +21,18 @@ def _vit_feats(batch_size=2, num_exemplars=3, dims=64):
     return context, exemplars
 
 
+def _spy_on_predictor(decoder):
+    """Record the token shape and grid the predictor receives."""
+    seen, predict = {}, decoder._predict
+
+    def spy(tokens, grid):
+        seen.update(tokens=tuple(tokens.shape), grid=tuple(grid))
+        return predict(tokens, grid)
+
+    decoder._predict = spy
+    return seen
+
+
 def test_vit_tokens_give_one_map_per_exemplar():
     context, exemplars = _vit_feats()
     assert _decoder()(context, exemplars, 3).shape == (2, 3, 160, 160)
@@ -28,24 +40,20 @@ def test_vit_tokens_give_one_map_per_exemplar():
 
 def test_cnn_feature_maps_are_flattened_without_cls():
     decoder = _decoder(in_channels=48)
-    seen = {}
-    decoder.predictor.register_forward_hook(
-        lambda m, args, out: seen.update(shape=args[0].shape))
+    seen = _spy_on_predictor(decoder)
     logits = decoder(torch.randn(2, 48, 5, 5), torch.randn(6, 48, 2, 2), 3)
     assert logits.shape == (2, 3, 160, 160)
-    assert seen['shape'] == (6, 32, 5, 5)
+    assert seen == dict(tokens=(6, 25, 32), grid=(5, 5))
 
 
 @pytest.mark.parametrize('exemplar_grid', [2, 4])
 def test_prediction_grid_follows_the_context_not_the_exemplar(exemplar_grid):
     decoder = _decoder(out_size=10)
-    seen = {}
-    decoder.predictor.register_forward_hook(
-        lambda m, args, out: seen.update(shape=args[0].shape))
+    seen = _spy_on_predictor(decoder)
     context = torch.randn(2, 1 + 10 * 10, 64)
     exemplars = torch.randn(6, 1 + exemplar_grid**2, 64)
     assert decoder(context, exemplars, 3).shape == (2, 3, 10, 10)
-    assert seen['shape'] == (6, 32, 10, 10)
+    assert seen == dict(tokens=(6, 100, 32), grid=(10, 10))
 
 
 @pytest.mark.parametrize('correlation', ['cross_attention', 'convolution'])

@@ -118,7 +118,8 @@ class CorrelationDecoder(BaseModule):
        cls tokens dropped).
     3. A final norm, the cls token dropped, the context grid restored to
        (B*K, D, hc, wc) and a predictor to one logit channel:
-       ``'linear'`` is a 1x1 conv (Eq. 6); ``'deconv'`` (Fig. 4b) is three
+       ``'linear'`` is a 1x1 conv (Eq. 6; run as a matmul on the tokens);
+       ``'deconv'`` (Fig. 4b) is three
        ConvTranspose2d(kernel 4, stride 2, padding 1) + BN + ReLU layers
        halving the channels each time (D -> D/2 -> D/4 -> D/8, 8x the grid)
        followed by a 1x1 conv.
@@ -251,6 +252,22 @@ class CorrelationDecoder(BaseModule):
                          f'tokens or (N, C, h, w) maps, got shape '
                          f'{tuple(feats.shape)}.')
 
+    def _predict(self, tokens: torch.Tensor,
+                 grid: Tuple[int, int]) -> torch.Tensor:
+        """(N, hc*wc, D) tokens -> (N, 1, hc, wc) logits.
+
+        The linear predictor (a 1x1 conv) is applied to the tokens as a
+        matmul: a conv on the transposed tokens (a channels-last view) gives
+        its weight a channels-last gradient, whose strides differ from the
+        weight's (DDP: "Grad strides do not match bucket view strides").
+        """
+        if isinstance(self.predictor, nn.Conv2d):
+            logits = F.linear(tokens, self.predictor.weight.flatten(1),
+                              self.predictor.bias)
+            return logits.transpose(1, 2).reshape(-1, 1, *grid)
+        maps = tokens.transpose(1, 2).reshape(-1, self.embed_dim, *grid)
+        return self.predictor(maps.contiguous())
+
     def forward(self, context_feats: torch.Tensor,
                 exemplar_feats: torch.Tensor,
                 num_exemplars: int) -> torch.Tensor:
@@ -292,8 +309,6 @@ class CorrelationDecoder(BaseModule):
                 context = block(context, exemplar, context_hw, exemplar_hw)
             x = self.norm(context)
 
-        # (B*K, hc*wc, D) -> (B*K, D, hc, wc) -> (B*K, 1, out, out)
-        x = x.transpose(1, 2).reshape(-1, self.embed_dim, *context_hw)
-        x = bilinear_upsample(self.predictor(x), self.out_size)
+        x = bilinear_upsample(self._predict(x, context_hw), self.out_size)
         return x.reshape(batch_size, num_exemplars, self.out_size,
                          self.out_size)
