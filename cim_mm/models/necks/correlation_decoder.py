@@ -1,4 +1,5 @@
 """CIM's correlation decoder (the paper's Eq. 4-6 and Fig. 4 variants)."""
+import functools
 import math
 from typing import List, Optional, Sequence, Tuple, Union
 
@@ -13,6 +14,16 @@ from mmpretrain.models.utils import (build_2d_sincos_position_embedding,
 from mmpretrain.registry import MODELS
 
 from ..utils.bilinear_upsample import bilinear_upsample
+
+
+@functools.lru_cache(maxsize=16)
+def _sincos_position_embedding(grid: Tuple[int, int], dims: int,
+                               cls_token: bool, device: str,
+                               dtype: torch.dtype) -> torch.Tensor:
+    """The fixed (1, [1 +] h*w, dims) sin-cos embedding, built once per
+    grid and device (not a host-to-device copy every step)."""
+    return build_2d_sincos_position_embedding(
+        grid, dims, cls_token=cls_token).to(device=device, dtype=dtype)
 
 
 class CrossAttentionBlock(BaseModule):
@@ -291,9 +302,10 @@ class CorrelationDecoder(BaseModule):
                 f'CorrelationDecoder: expected {batch_size} x {num_exemplars} '
                 f'exemplars, got {exemplar.shape[0]}.')
 
-        pos_embed = build_2d_sincos_position_embedding(
-            context_hw, self.embed_dim, cls_token=context_extra == 1)
-        context = self.embed(context) + pos_embed.to(context)
+        pos_embed = _sincos_position_embedding(
+            context_hw, self.embed_dim, context_extra == 1,
+            str(context.device), context.dtype)
+        context = self.embed(context) + pos_embed
         exemplar = self.embed(exemplar)
         # (B, Lc, D) -> (B*K, Lc, D): each context serves its K exemplars
         context = context.repeat_interleave(num_exemplars, dim=0)
