@@ -32,6 +32,7 @@ import time  # noqa: E402
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
 from mmengine.registry import DefaultScope  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
@@ -64,6 +65,9 @@ def parse_args(argv=None):
     parser.add_argument('--train', action='store_true',
                         help='run the training step too, report data wait')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='overrides for CONFIG (not for --compare), e.g. '
+                        'train_dataloader.dataset.pipeline.1.pixels=device')
     return parser.parse_args(argv)
 
 
@@ -179,6 +183,8 @@ def main(argv=None):
     rates = []
     for path in filter(None, [args.config, args.compare]):
         cfg = load_config(path)
+        if path == args.config and args.cfg_options:
+            cfg.merge_from_dict(args.cfg_options)
         random.seed(args.seed)
         np.random.seed(args.seed)
         rate = one_core_rate(cfg, data_root, args.num_samples)
@@ -190,6 +196,8 @@ def main(argv=None):
               'samples/s on one core')
     if args.workers:
         cfg = load_config(args.config)
+        if args.cfg_options:
+            cfg.merge_from_dict(args.cfg_options)
         rate, wait = loader_rate(cfg, data_root, args)
         line = (f'{args.config}: dataloader with {args.workers} workers: '
                 f'{rate:.1f} samples/s')

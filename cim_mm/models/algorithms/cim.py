@@ -36,6 +36,14 @@ class CIM(BaseSelfSupervisor):
             the online backbone instead of averaged: those with one of these
             keys as a dotted component of their name.
             Defaults to ``('cls_token', 'pos_embed')``.
+        compile (bool | dict): ``torch.compile`` the backbone, the target
+            backbone, the neck and the head in place (``nn.Module.compile``:
+            checkpoint keys unchanged); a dict gives ``torch.compile``'s
+            options, e.g. ``dict(mode='max-autotune')``. Prefer it to
+            mmengine's ``compile=True``, which compiles the whole
+            ``train_step`` with the optimizer step (on torch 2.14 Dynamo
+            fails there: InternalTorchDynamoError in ``Adam.step``).
+            Defaults to False.
         pretrained (str, optional): Checkpoint to load. Defaults to None.
         data_preprocessor (dict, optional): Config of the data preprocessor.
             Defaults to None (``SelfSupDataPreprocessor``).
@@ -52,6 +60,7 @@ class CIM(BaseSelfSupervisor):
                  bootstrap: str = 'online_exemplar',
                  target_shared_keys: Sequence[str] = ('cls_token',
                                                       'pos_embed'),
+                 compile: Union[bool, dict] = False,
                  pretrained: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[Union[List[dict], dict]] = None) -> None:
@@ -72,6 +81,12 @@ class CIM(BaseSelfSupervisor):
         else:
             self.target_backbone = copy.deepcopy(self.backbone)
             self.target_backbone.requires_grad_(False)
+        if compile:
+            options = {} if compile is True else dict(compile)
+            for part in (self.backbone, self.target_backbone, self.neck,
+                         self.head):
+                if part is not None:
+                    part.compile(**options)
 
     def init_weights(self) -> None:
         """Initialize, then start the target as an exact online copy."""
