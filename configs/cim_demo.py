@@ -33,14 +33,12 @@ model = dict(
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(
-        type='CorrelationalCrop',
+        type='CorrelationalPairParams',  # pixels on the GPU if there is one
         context_size=context_size,
         exemplar_size=exemplar_size,
         exemplar_transforms=[],
         exemplar_flip_prob=0.0),
-    # the maps are built on the device from the corners (CIMDataPreprocessor)
-    dict(type='PackCIMInputs',
-         algorithm_keys=('exemplar_corners', 'exemplar_flipped')),
+    dict(type='PackCIMInputs'),
 ]
 val_pipeline = train_pipeline
 

@@ -20,6 +20,5 @@ train_dataloader = dict(
     dataset=dict(pipeline=[
         dict(type='LoadImageFromFile'),
         dict(type='CorrelationalCrop', context_transforms=_photometric),
-        dict(type='PackCIMInputs',
-             algorithm_keys=('exemplar_corners', 'exemplar_flipped')),
+        dict(type='PackCIMInputs'),
     ]))

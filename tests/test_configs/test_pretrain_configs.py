@@ -51,7 +51,10 @@ def test_recipe_matches_table9(name):
 def test_pairs_match_table9(name):
     cfg = load(name)
     crop, = [t for t in cfg.train_dataloader.dataset.pipeline
-             if t.type == 'CorrelationalCrop']
+             if t.type in ('CorrelationalCrop', 'CorrelationalPairParams')]
+    # pairs drawn in the worker, pixels built on the GPU when there is one
+    assert crop.type == 'CorrelationalPairParams'
+    assert cfg.model.data_preprocessor.type == 'CIMDataPreprocessor'
     assert (crop.context_size, crop.exemplar_size, crop.num_exemplars) == (
         160, 64, 6)
     assert crop.search_size == 224 and crop.search_scale == (0.5, 1.0)

@@ -1,8 +1,11 @@
 from .correlational_crop import DEFAULT_EXEMPLAR_TRANSFORMS, CorrelationalCrop
+from .correlational_pair_params import CorrelationalPairParams
 from .formatting import PackCIMInputs
 from .photometric import FastColorJitter, FastGaussianBlur
+from .photometric_params import PhotometricParamRecorder
 
 __all__ = [
-    'CorrelationalCrop', 'DEFAULT_EXEMPLAR_TRANSFORMS', 'FastColorJitter',
-    'FastGaussianBlur', 'PackCIMInputs'
+    'CorrelationalCrop', 'CorrelationalPairParams',
+    'DEFAULT_EXEMPLAR_TRANSFORMS', 'FastColorJitter', 'FastGaussianBlur',
+    'PackCIMInputs', 'PhotometricParamRecorder'
 ]

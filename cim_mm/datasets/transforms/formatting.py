@@ -8,26 +8,30 @@ from mmpretrain.registry import TRANSFORMS
 
 @TRANSFORMS.register_module()
 class PackCIMInputs(PackInputs):
-    """Pack the output of :class:`CorrelationalCrop` into model inputs.
+    """Pack the output of :class:`CorrelationalCrop` or
+    :class:`CorrelationalPairParams` into model inputs.
 
-    **Required Keys:** ``context`` (m x m x 3), ``exemplars`` (K x n x n x 3)
-    and the ``algorithm_keys``; ``meta_keys`` when present.
+    **Required Keys:** ``context`` (m x m x 3) and ``exemplars`` (K x n x n
+    x 3), or ``search`` (S x S x 3); the ``algorithm_keys`` and
+    ``meta_keys`` present.
 
     **Added Keys:**
 
-    - ``inputs``: list of K + 1 uint8 CHW tensors, ``[context (3, m, m),
-      exemplar_0 (3, n, n), ..., exemplar_{K-1}]``. ``default_collate``
-      turns it into K + 1 batches, the list ``SelfSupDataPreprocessor``
-      converts (BGR -> RGB, normalisation) element by element.
+    - ``inputs``: list of uint8 CHW tensors: ``[context (3, m, m),
+      exemplar_0 (3, n, n), ..., exemplar_{K-1}]`` (K + 1 batches after
+      ``default_collate``, converted element by element by
+      ``SelfSupDataPreprocessor``), or ``[search (3, S, S)]``, from which
+      ``CIMDataPreprocessor`` builds them on the device.
     - ``data_samples``: :obj:`mmpretrain.structures.DataSample` with the
       ``algorithm_keys`` as tensors in its data fields (``corr_maps``: K x m
       x m uint8, ``exemplar_corners``: K x 4 x 2 float32,
-      ``exemplar_flipped``: K bool) and the ``meta_keys`` as metainfo.
+      ``exemplar_flipped``: K bool, ``exemplar_photometric``: K x P
+      float32) and the ``meta_keys`` as metainfo.
 
     Args:
         algorithm_keys (Sequence[str]): Keys stored as tensors in the data
-            sample. Defaults to ``('corr_maps', 'exemplar_corners',
-            'exemplar_flipped')``.
+            sample, when present. Defaults to ``('corr_maps',
+            'exemplar_corners', 'exemplar_flipped', 'exemplar_photometric')``.
         meta_keys (Sequence[str]): Keys stored as metainfo. Defaults to
             :attr:`PackInputs.DEFAULT_META_KEYS` (``sample_idx``,
             ``img_path``, ``ori_shape``, ``img_shape``, ...).
@@ -36,7 +40,8 @@ class PackCIMInputs(PackInputs):
     def __init__(self,
                  algorithm_keys: Sequence[str] = ('corr_maps',
                                                   'exemplar_corners',
-                                                  'exemplar_flipped'),
+                                                  'exemplar_flipped',
+                                                  'exemplar_photometric'),
                  meta_keys: Sequence[str] = PackInputs.DEFAULT_META_KEYS):
         super().__init__(
             input_key='context',
@@ -49,8 +54,13 @@ class PackCIMInputs(PackInputs):
             for key in self.algorithm_keys if key in results
         }
         packed = super().transform({**results, **tensors})
-        packed['inputs'] = self.format_input(
-            [results['context'], *results['exemplars']])
+        if 'search' in results:
+            packed['inputs'] = self.format_input([results['search']])
+            packed['data_samples'].set_metainfo(
+                dict(exemplar_size=results['exemplar_size']))
+        else:
+            packed['inputs'] = self.format_input(
+                [results['context'], *results['exemplars']])
         return packed
 
     def __repr__(self) -> str:

@@ -4,8 +4,11 @@ data_root = 'data/imagenet/'
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
+    # Draws the pair in the worker; its pixels (context, exemplars and their
+    # augmentation, maps) are built on the GPU by CIMDataPreprocessor, or in
+    # the worker without a GPU (pixels='auto'; see CorrelationalPairParams).
     dict(
-        type='CorrelationalCrop',
+        type='CorrelationalPairParams',
         context_size=160,
         exemplar_size=64,
         num_exemplars=6,
@@ -16,9 +19,7 @@ train_pipeline = [
         rotation_range=(-45, 45),
         exemplar_flip_prob=0.5,
         exemplar_region='enclosing'),  # the release: rotated rect around the box
-    # the maps are built on the device from the corners (CIMDataPreprocessor)
-    dict(type='PackCIMInputs',
-         algorithm_keys=('exemplar_corners', 'exemplar_flipped')),
+    dict(type='PackCIMInputs'),
 ]
 
 train_dataloader = dict(

@@ -2,9 +2,9 @@
 model = dict(
     type='CIM',
     bootstrap='online_exemplar',  # Table 2: online on exemplars, EMA target on context
-    # SelfSupDataPreprocessor that also rasterises the correlation maps from
-    # the exemplar corners on the device (they are not packed: see the
-    # dataset's PackCIMInputs); non_blocking overlaps pinned copies.
+    # SelfSupDataPreprocessor that builds the pairs' pixels and maps on the
+    # device from what CorrelationalPairParams drew in the worker;
+    # non_blocking overlaps the copies of pinned batches.
     data_preprocessor=dict(
         type='CIMDataPreprocessor',
         mean=[123.675, 116.28, 103.53],

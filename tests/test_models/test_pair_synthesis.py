@@ -1,0 +1,165 @@
+"""Pairs built on the device (CorrelationalPairParams + CIMDataPreprocessor)
+against the CPU transform (CorrelationalCrop): the same draws, the same
+maps, the same pixels up to resampling."""
+import random
+
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+import torch
+from mmengine.dataset import default_collate
+from mmpretrain.registry import MODELS, TRANSFORMS
+
+import cim_mm  # noqa: F401
+from cim_mm.datasets.transforms import CorrelationalCrop
+from cim_mm.models.utils.pair_synthesis import (resize_context,
+                                                sample_exemplars)
+
+PHOTOS = [f()[..., ::-1].copy() for f in (skimage.data.astronaut,
+                                          skimage.data.chelsea,
+                                          skimage.data.coffee)]
+M, N, K, S = 160, 64, 6, 224
+PREPROCESSOR = dict(type='CIMDataPreprocessor',
+                    mean=[123.675, 116.28, 103.53],
+                    std=[58.395, 57.12, 57.375], to_rgb=True)
+
+
+def draw(transform_cfg, count, seed=0):
+    """``count`` outputs of a transform on the photos, each seeded."""
+    transform = TRANSFORMS.build(transform_cfg)
+    out = []
+    for i in range(count):
+        np.random.seed(seed + i)
+        random.seed(seed + i)
+        out.append(transform({'img': PHOTOS[i % len(PHOTOS)].copy()}))
+    return out
+
+
+def device_batch(samples):
+    """Pack, collate and preprocess (on CPU here) like the training loop."""
+    pack = TRANSFORMS.build(dict(type='PackCIMInputs'))
+    batch = default_collate([pack(dict(s)) for s in samples])
+    return MODELS.build(PREPROCESSOR)(batch, training=True)
+
+
+@pytest.mark.parametrize('settings', [
+    dict(),  # the release's augmentation and flips
+    dict(exemplar_transforms=[], exemplar_flip_prob=0.0,
+         rotation_range=(-180, 180), exemplar_region='exact'),
+])
+def test_same_seeds_same_geometry_flips_and_maps_as_the_cpu_path(settings):
+    cpu = draw(dict(type='CorrelationalCrop', **settings), 20)
+    dev = draw(
+        dict(type='CorrelationalPairParams', pixels='device', **settings), 20)
+    for a, b in zip(cpu, dev):
+        assert np.array_equal(a['exemplar_corners'], b['exemplar_corners'])
+        assert np.array_equal(a['exemplar_flipped'], b['exemplar_flipped'])
+        assert b['search'].shape == (S, S, 3) and b['search'].dtype == np.uint8
+        assert b['exemplar_photometric'].shape[0] == K
+    built = device_batch(dev)
+    maps = torch.stack([s.corr_maps for s in built['data_samples']])
+    assert torch.equal(maps, torch.from_numpy(
+        np.stack([s['corr_maps'] for s in cpu])))
+
+
+def test_outputs_have_the_cpu_paths_shapes_and_types():
+    built = device_batch(
+        draw(dict(type='CorrelationalPairParams', pixels='device'), 4))
+    context, *exemplars = built['inputs']
+    assert context.shape == (4, 3, M, M) and context.dtype == torch.float32
+    assert len(exemplars) == K
+    assert all(e.shape == (4, 3, N, N) for e in exemplars)
+    sample = built['data_samples'][0]
+    assert sample.corr_maps.shape == (K, M, M)
+    assert sample.corr_maps.dtype == torch.uint8
+
+
+def cpu_pixels(search, corners):
+    """The CPU path's context and exemplars from the same search image and
+    corners (no augmentation): CorrelationalCrop's own resampling."""
+    crop = CorrelationalCrop(exemplar_transforms=[])
+    context = cv2.resize(search, (M, M), interpolation=cv2.INTER_AREA)
+    src_from_context = np.diag([S / M, S / M, 1.0])
+    exemplars = np.stack([
+        crop._exemplar(search, src_from_context, c.astype(np.float64))
+        for c in corners
+    ])
+    return context, exemplars
+
+
+def test_pixels_match_the_cpu_resampling_of_the_same_search_image():
+    samples = draw(dict(type='CorrelationalPairParams', pixels='device',
+                        exemplar_transforms=[], exemplar_flip_prob=0.0), 30)
+    context_diffs, exemplar_diffs = [], []
+    for sample in samples:
+        search = torch.from_numpy(sample['search']).permute(2, 0, 1)[None]
+        corners = torch.from_numpy(sample['exemplar_corners'])[None]
+        context = resize_context(search.float(), M)[0].permute(1, 2, 0)
+        exemplars = sample_exemplars(search.float(), corners, M, N)[0]
+        ref_context, ref_exemplars = cpu_pixels(sample['search'],
+                                                sample['exemplar_corners'])
+        context_diffs.append(
+            np.abs(context.numpy() - ref_context.astype(np.float32)).mean())
+        exemplar_diffs.append(np.abs(
+            exemplars.permute(0, 2, 3, 1).numpy() -
+            ref_exemplars.astype(np.float32)).mean())
+    # Mean absolute difference in grey levels (0-255), over 30 samples.
+    assert np.mean(context_diffs) <= 2, np.mean(context_diffs)
+    assert np.mean(exemplar_diffs) <= 2, np.mean(exemplar_diffs)
+    assert max(exemplar_diffs) <= 4, max(exemplar_diffs)
+
+
+def test_flip_mirrors_the_exemplar_and_not_the_map():
+    settings = dict(type='CorrelationalPairParams', pixels='device',
+                    exemplar_transforms=[])
+    flipped = draw(dict(settings, exemplar_flip_prob=1.0), 2)
+    plain = draw(dict(settings, exemplar_flip_prob=0.0), 2)
+    a, b = device_batch(flipped), device_batch(plain)
+    for ex_a, ex_b in zip(a['inputs'][1:], b['inputs'][1:]):
+        assert torch.equal(ex_a, ex_b.flip(-1))
+    for s_a, s_b in zip(a['data_samples'], b['data_samples']):
+        assert torch.equal(s_a.corr_maps, s_b.corr_maps)
+
+
+def test_context_transforms_are_refused_with_the_fix():
+    with pytest.raises(ValueError, match='use CorrelationalCrop'):
+        TRANSFORMS.build(dict(
+            type='CorrelationalPairParams', pixels='device',
+            context_transforms=[dict(type='Solarize', thr=128, prob=1.0)]))
+
+
+def test_training_step_on_device_pairs_reaches_the_backbone(tiny_cim_cfg):
+    model = MODELS.build(tiny_cim_cfg(data_preprocessor=PREPROCESSOR))
+    model.init_weights()
+    pack = TRANSFORMS.build(dict(type='PackCIMInputs'))
+    batch = default_collate([
+        pack(dict(s))
+        for s in draw(dict(type='CorrelationalPairParams', pixels='device'),
+                      2)
+    ])
+    data = model.data_preprocessor(batch, training=True)
+    loss = model(**data, mode='loss')['loss']
+    assert torch.isfinite(loss)
+    loss.backward()
+    grads = [p.grad for p in model.backbone.parameters() if p.requires_grad]
+    assert any(g is not None and g.abs().sum() > 0 for g in grads)
+
+
+def test_worker_pixels_are_the_cpu_transforms_outputs():
+    settings = dict(rotation_range=(-90, 90))
+    cpu = draw(dict(type='CorrelationalCrop', **settings), 5)
+    worker = draw(dict(type='CorrelationalPairParams', pixels='worker',
+                       **settings), 5)
+    for a, b in zip(cpu, worker):
+        assert a.keys() == b.keys()
+        for key in ('context', 'exemplars', 'corr_maps', 'exemplar_corners'):
+            assert np.array_equal(a[key], b[key]), key
+
+
+def test_auto_builds_pixels_on_the_device_only_with_a_gpu():
+    transform = TRANSFORMS.build(dict(type='CorrelationalPairParams'))
+    expected = 'device' if torch.cuda.is_available() else 'worker'
+    assert transform.pixels == expected
+    with pytest.raises(ValueError, match='pixels must be one of'):
+        TRANSFORMS.build(dict(type='CorrelationalPairParams', pixels='gpu'))
