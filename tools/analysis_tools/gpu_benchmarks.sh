@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# Every GPU figure of the training-step work in one run: CIM ViT-B next to
-# mmpretrain's MAE ViT-B (same process, same GPU) as the configs ship, in
-# fp16, in bf16 + fused AdamW, and compiled; then a torch.profiler table of
-# CIM's step. Each step has its own time limit; the whole script stays under
-# 8 minutes on an H100/H200. Logs and a summary go to $OUT.
+# Every GPU figure of issue 8 in one run: CIM ViT-B next to mmpretrain's MAE
+# ViT-B (same process, same GPU) as the configs ship, in bf16 + fused AdamW,
+# and compiled (img/s, FLOPs, MFU, peak memory); a torch.profiler table of
+# CIM's step; one-core pipeline rates on real JPEGs; the shipped data loader
+# (WORKERS workers) feeding the training step, with its data-wait share.
+# Each step has its own time limit (470 s in all, under 8 minutes with the
+# model builds). Logs and a summary go to $OUT.
 #
 #   OUT=/tmp/gpu bash tools/analysis_tools/gpu_benchmarks.sh
 #   # dry run on CPU (tiny sizes, minutes):
-#   BATCH=2 ITERS=1 WARMUP=1 MATMUL=256 TIME_SCALE=10 OUT=/tmp/dry \
-#       bash tools/analysis_tools/gpu_benchmarks.sh
+#   BATCH=2 ITERS=1 WARMUP=1 MATMUL=256 TIME_SCALE=10 IMAGES=20 \
+#       SAMPLES=10 WORKERS=1 OUT=/tmp/dry bash tools/analysis_tools/gpu_benchmarks.sh
+# ONLY="step names" runs those steps only.
 # On the offline GPU machine, `source .whl/setup.sh` first
 # (../shared/gpu/README.md).
 set -uo pipefail
@@ -35,22 +38,32 @@ SUMMARY=$OUT/summary.txt
 step() {
     local name=$1 limit=$(($2 * TIME_SCALE))
     shift 2
+    if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $name "* ]]; then
+        return
+    fi
     echo "== $name: $*" | tee -a "$SUMMARY"
     local start=$SECONDS
     PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" \
         timeout "$limit" "$PYTHON" "$BENCH" "$@" > "$OUT/$name.log" 2>&1
     local rc=$?
-    grep -E 'images/s' "$OUT/$name.log" | tee -a "$SUMMARY"
+    grep -E 'images/s|samples/s' "$OUT/$name.log" | tee -a "$SUMMARY"
     echo "   exit $rc after $((SECONDS - start)) s" | tee -a "$SUMMARY"
 }
 
-step shipped 90 "$CIM" --compare "$MAE" "${COMMON[@]}"
-step fp16 90 "$CIM" --compare "$MAE" --precision fp16 "${COMMON[@]}"
-step bf16_fused 90 "$CIM" --compare "$MAE" --bf16 --fused-adamw \
+step shipped 80 "$CIM" --compare "$MAE" "${COMMON[@]}"
+step bf16_fused 80 "$CIM" --compare "$MAE" --bf16 --fused-adamw \
     "${COMMON[@]}"
-step bf16_fused_compiled 150 "$CIM" --compare "$MAE" --bf16 --fused-adamw \
+step bf16_fused_compiled 130 "$CIM" --compare "$MAE" --bf16 --fused-adamw \
     --compile "${COMMON[@]}"
-step profile 50 "$CIM" --bf16 --fused-adamw --batch-size "$BATCH" \
+step profile 40 "$CIM" --bf16 --fused-adamw --batch-size "$BATCH" \
     --iters 3 --warmup 2 --matmul-size "$MATMUL" \
     --profile "$OUT/profile_cim_bf16.txt"
+# Real JPEGs: one core per pipeline (CIM's worker draws, the GPU builds the
+# pixels), then the shipped data loader feeding the training step.
+DATA=(--data-root "$OUT/jpegs" --num-images "${IMAGES:-1000}")
+BENCH=$ROOT/tools/analysis_tools/benchmark_data.py
+step data_one_core 40 "$CIM" --compare "$MAE" "${DATA[@]}" \
+    --num-samples "${SAMPLES:-500}"
+step data_end_to_end 100 "$CIM" "${DATA[@]}" --workers "${WORKERS:-15}" \
+    --iters "$ITERS" --batch-size "$BATCH" --train
 echo "summary: $SUMMARY"
