@@ -7,27 +7,40 @@ from mmcv.transforms import Compose
 import cim_mm  # noqa: F401
 
 
-def pipeline():
-    return Compose([
-        dict(type='mmpretrain.LoadImageFromFile'),
-        dict(type='mmpretrain.CorrelationalCrop'),
-        dict(type='mmpretrain.PackCIMInputs'),
-    ])
+# The CPU transform, and the worker half of the device path.
+PAIR_STEPS = [
+    dict(type='mmpretrain.CorrelationalCrop'),
+    dict(type='mmpretrain.CorrelationalPairParams', pixels='device'),
+]
 
 
-def test_corrupt_file_error_names_the_file(tmp_path):
+@pytest.fixture(params=PAIR_STEPS, ids=['cpu', 'device'])
+def pipeline(request):
+
+    def build():
+        return Compose([
+            dict(type='mmpretrain.LoadImageFromFile'),
+            request.param,
+            dict(type='mmpretrain.PackCIMInputs'),
+        ])
+
+    return build
+
+
+def test_corrupt_file_error_names_the_file(pipeline, tmp_path):
     path = tmp_path / 'corrupt.jpg'
     path.write_bytes(b'\xff\xd8\xff\xe0 this is not a JPEG')
     with pytest.raises(Exception, match='corrupt.jpg'):
         pipeline()(dict(img_path=str(path)))
 
 
-def test_missing_file_error_names_the_file(tmp_path):
+def test_missing_file_error_names_the_file(pipeline, tmp_path):
     with pytest.raises(Exception, match='missing.png'):
         pipeline()(dict(img_path=str(tmp_path / 'missing.png')))
 
 
-def test_too_small_image_error_names_the_file_and_the_fix(tmp_path):
+def test_too_small_image_error_names_the_file_and_the_fix(pipeline,
+                                                          tmp_path):
     path = tmp_path / 'tiny.png'
     cv2.imwrite(str(path), np.zeros((8, 8, 3), np.uint8))
     with pytest.raises(ValueError, match=r'tiny\.png.*min_image_size'):
@@ -47,3 +60,10 @@ def test_grayscale_and_rgba_files_become_three_channel_pairs(tmp_path):
         out = load_unchanged(dict(img_path=str(path)))
         assert out['context'].shape == (160, 160, 3)
         assert out['exemplars'].shape == (6, 64, 64, 3)
+    device_half = Compose([
+        dict(type='mmpretrain.LoadImageFromFile', color_type='unchanged'),
+        dict(type='mmpretrain.CorrelationalPairParams', pixels='device'),
+    ])
+    for path in (gray, rgba):
+        assert device_half(dict(img_path=str(path)))['search'].shape == (
+            224, 224, 3)
