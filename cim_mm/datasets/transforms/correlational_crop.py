@@ -351,17 +351,23 @@ class CorrelationalCrop(BaseTransform):
                 f'min_image_size.')
         return img
 
+    def _resized_crop(self, img: np.ndarray, box: tuple, flip: bool,
+                      size: int) -> np.ndarray:
+        """Resize the search crop ``box`` of ``img`` to size x size (x 3),
+        flipped if ``flip``: OpenCV ``INTER_AREA`` when both sides shrink,
+        else ``interpolation``."""
+        x0, y0, w, h = box
+        shrinking = w >= size and h >= size
+        resized = cv2.resize(
+            img[y0:y0 + h, x0:x0 + w], (size, size),
+            interpolation=cv2.INTER_AREA
+            if shrinking else _INTERPOLATIONS[self.interpolation])
+        return np.ascontiguousarray(resized[:, ::-1] if flip else resized)
+
     def _context(self, img: np.ndarray, box: tuple,
                  flip: bool) -> np.ndarray:
         """Resize the search crop ``box`` of ``img`` to m x m (x 3)."""
-        x0, y0, w, h = box
-        m = self.context_size
-        shrinking = w >= m and h >= m
-        context = cv2.resize(
-            img[y0:y0 + h, x0:x0 + w], (m, m),
-            interpolation=cv2.INTER_AREA
-            if shrinking else _INTERPOLATIONS[self.interpolation])
-        return np.ascontiguousarray(context[:, ::-1] if flip else context)
+        return self._resized_crop(img, box, flip, self.context_size)
 
     def _exemplar(self, img: np.ndarray, src_from_context: np.ndarray,
                   corners: np.ndarray) -> np.ndarray:

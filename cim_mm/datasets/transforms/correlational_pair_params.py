@@ -1,13 +1,12 @@
 """The worker's half of device-side pair synthesis: one resize, all draws."""
 import logging
 
-import cv2
 import numpy as np
 import torch
 from mmengine.logging import print_log
 from mmpretrain.registry import TRANSFORMS
 
-from .correlational_crop import _INTERPOLATIONS, CorrelationalCrop
+from .correlational_crop import CorrelationalCrop
 from .photometric_params import PhotometricParamRecorder
 
 
@@ -80,18 +79,6 @@ class CorrelationalPairParams(CorrelationalCrop):
     def __repr__(self) -> str:
         return super().__repr__()[:-1] + f', pixels={self.pixels!r})'
 
-    def _search_image(self, img: np.ndarray, box: tuple,
-                      flip: bool) -> np.ndarray:
-        """Resize the search crop ``box`` of ``img`` to S x S (x 3)."""
-        x0, y0, w, h = box
-        size = self.search_size
-        shrinking = w >= size and h >= size
-        search = cv2.resize(
-            img[y0:y0 + h, x0:x0 + w], (size, size),
-            interpolation=cv2.INTER_AREA
-            if shrinking else _INTERPOLATIONS[self.interpolation])
-        return np.ascontiguousarray(search[:, ::-1] if flip else search)
-
     def transform(self, results: dict) -> dict:
         if self.pixels == 'worker':
             return super().transform(results)
@@ -102,7 +89,8 @@ class CorrelationalPairParams(CorrelationalCrop):
         photometric = np.stack(
             [self.photometric() for _ in range(self.num_exemplars)])
         results.pop('img')
-        results['search'] = self._search_image(img, box, flip_context)
+        results['search'] = self._resized_crop(img, box, flip_context,
+                                               self.search_size)
         results['exemplar_corners'] = corners
         results['exemplar_flipped'] = flip_exemplars
         results['exemplar_photometric'] = photometric
