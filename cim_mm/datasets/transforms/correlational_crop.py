@@ -11,7 +11,6 @@ sample takes a few milliseconds on one core, against ~0.25 s for the authors'
 PIL pipeline (``tools/analysis_tools/benchmark_pairs.py``).
 """
 import math
-from numbers import Number
 from typing import Callable, Sequence, Tuple, Union
 
 import cv2
@@ -20,6 +19,9 @@ from mmcv.transforms import BaseTransform, Compose
 from mmcv.transforms.utils import cache_randomness
 from mmpretrain.datasets.transforms import RandomResizedCrop
 from mmpretrain.registry import TRANSFORMS
+
+from .pair_geometry import (check_int, check_prob, check_range,
+                            draw_exemplar_corners)
 
 # The CIM release's exemplar augmentation (torchvision, on RGB PIL images).
 # RandomGrayscale's weights are ITU-R 601 luma in BGR order, as PIL's
@@ -59,34 +61,6 @@ MAX_SUPERSAMPLING = 3
 # continuous coordinates above.
 _CONTINUOUS_FROM_INDEX = np.array([[1, 0, .5], [0, 1, .5], [0, 0, 1]])
 _INDEX_FROM_CONTINUOUS = np.array([[1, 0, -.5], [0, 1, -.5], [0, 0, 1]])
-
-
-def _check_int(name: str, value, low: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f'{name} must be an int >= {low}, got {value!r}.')
-
-
-def _check_range(name: str, value, low: float, high: float,
-                 low_open: bool) -> None:
-    """Check that ``value`` is a pair ``(lo, hi)`` with low <(=) lo <= hi <=
-    high."""
-    ok = (
-        isinstance(value, Sequence) and len(value) == 2
-        and all(isinstance(v, Number) and not isinstance(v, bool)
-                for v in value))
-    if ok:
-        lo, hi = value
-        ok = (low < lo if low_open else low <= lo) and lo <= hi <= high
-    if not ok:
-        bound = '<' if low_open else '<='
-        raise ValueError(f'{name} must be a pair (lo, hi) with {low} {bound} '
-                         f'lo <= hi <= {high}, got {value!r}.')
-
-
-def _check_prob(name: str, value) -> None:
-    if not isinstance(value, Number) or not 0 <= value <= 1:
-        raise ValueError(f'{name} must be a probability in [0, 1], '
-                         f'got {value!r}.')
 
 
 def _build_pipeline(name: str, transforms) -> Compose:
@@ -236,14 +210,14 @@ class CorrelationalCrop(BaseTransform):
                             ('search_size', search_size),
                             ('max_tries', max_tries),
                             ('min_image_size', min_image_size)]:
-            _check_int(name, value)
-        _check_range('search_scale', search_scale, 0, 1, low_open=True)
-        _check_range('search_ratio', search_ratio, 0, math.inf, low_open=True)
-        _check_range('scale_range', scale_range, 0, 1, low_open=True)
-        _check_range('ratio_range', ratio_range, 0, math.inf, low_open=True)
-        _check_range(
+            check_int(name, value)
+        check_range('search_scale', search_scale, 0, 1, low_open=True)
+        check_range('search_ratio', search_ratio, 0, math.inf, low_open=True)
+        check_range('scale_range', scale_range, 0, 1, low_open=True)
+        check_range('ratio_range', ratio_range, 0, math.inf, low_open=True)
+        check_range(
             'rotation_range', rotation_range, -180, 180, low_open=False)
-        _check_prob('exemplar_flip_prob', exemplar_flip_prob)
+        check_prob('exemplar_flip_prob', exemplar_flip_prob)
         if exemplar_region not in ('enclosing', 'exact'):
             raise ValueError(f"exemplar_region must be 'enclosing' or 'exact', "
                              f'got {exemplar_region!r}.')
@@ -285,45 +259,14 @@ class CorrelationalCrop(BaseTransform):
             whether the context is flipped, the exemplar corners (K x 4 x 2
             float32, context coordinates) and the exemplar flips (K bool).
         """
-        m, k, tries = self.context_size, self.num_exemplars, self.max_tries
         y0, x0, h, w = self._search_crop.rand_crop_params(img)
         flip_context = np.random.rand() < 0.5
-
-        # One angle per exemplar, `tries` draws of (r0, r1) per exemplar.
-        alpha = np.deg2rad(
-            np.random.uniform(*self.rotation_range, size=(k, 1)))
-        r0 = np.random.uniform(*self.scale_range, size=(k, tries))
-        r1 = np.exp(
-            np.random.uniform(*np.log(self.ratio_range), size=(k, tries)))
-        width, height = m * np.sqrt(r0 / r1), m * np.sqrt(r0 * r1)
-        cos, sin = np.abs(np.cos(alpha)), np.abs(np.sin(alpha))
-        if self.exemplar_region == 'enclosing':
-            # The rectangle at angle alpha around the axis-aligned box.
-            width, height = (width * cos + height * sin,
-                             width * sin + height * cos)
-        # Half extents of the rotated rectangle's axis-aligned bounding box.
-        half = np.stack([width * cos + height * sin,
-                         width * sin + height * cos], -1) / 2
-        size = np.stack([width, height], -1)  # k x tries x 2
-        # First draw that fits, else the last one shrunk until it just fits.
-        fits = (half <= m / 2).all(-1)
-        pick = (np.arange(k), np.where(fits.any(1), fits.argmax(1), tries - 1))
-        shrink = np.minimum(1, m / 2 / half[pick].max(1, keepdims=True))
-        size, half = size[pick] * shrink, half[pick] * shrink  # k x 2
-        centre = np.random.uniform(half, m - half)
-        flip_exemplars = np.random.rand(k) < self.exemplar_flip_prob
-
-        # Exemplar x axis along (cos, sin), y axis along (-sin, cos); y down.
-        axis_x = np.hstack([np.cos(alpha), np.sin(alpha)]) * size[:, :1]
-        axis_y = np.hstack([-np.sin(alpha), np.cos(alpha)]) * size[:, 1:]
-        top_left = centre - (axis_x + axis_y) / 2
-        corners = np.stack([
-            top_left, top_left + axis_x, top_left + axis_x + axis_y,
-            top_left + axis_y
-        ], 1)
-        # Clipping absorbs rounding only. The float32 corners are the output
-        # and, exactly, the geometry the exemplars and maps are built from.
-        corners = np.clip(corners, 0, m).astype(np.float32)
+        corners = draw_exemplar_corners(
+            self.context_size, self.num_exemplars, self.max_tries,
+            self.scale_range, self.ratio_range, self.rotation_range,
+            self.exemplar_region)
+        flip_exemplars = np.random.rand(
+            self.num_exemplars) < self.exemplar_flip_prob
         return (x0, y0, w, h), flip_context, corners, flip_exemplars
 
     def _to_bgr(self, results: dict) -> np.ndarray:
