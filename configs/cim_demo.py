@@ -40,7 +40,13 @@ train_pipeline = [
         exemplar_flip_prob=0.0),
     dict(type='PackCIMInputs'),
 ]
-val_pipeline = train_pipeline
+# The held-out pairs are built in the worker on every machine: the same
+# draws and maps, and the picture (tools/demo.py) needs their pixels.
+val_pipeline = [
+    train_pipeline[0],
+    dict(train_pipeline[1], pixels='worker'),
+    train_pipeline[2],
+]
 
 train_dataloader = dict(
     batch_size=16,

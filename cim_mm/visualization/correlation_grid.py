@@ -30,6 +30,12 @@ def draw_correlation_grid(inputs: Sequence[torch.Tensor],
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
+    if len(inputs) < 2:
+        raise ValueError(
+            'draw_correlation_grid needs the pair pixels [context, '
+            'exemplar_0, ...]; this batch holds only search images (pixels '
+            "built on the device): build it with CorrelationalPairParams("
+            "pixels='worker') or CorrelationalCrop.")
     contexts, exemplars = inputs[0], inputs[1:]
     k_show = min(exemplars_per_image, len(exemplars))
     rows = [(b, k) for b in range(len(predictions)) for k in range(k_show)]
