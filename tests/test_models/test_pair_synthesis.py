@@ -163,3 +163,12 @@ def test_auto_builds_pixels_on_the_device_only_with_a_gpu():
     assert transform.pixels == expected
     with pytest.raises(ValueError, match='pixels must be one of'):
         TRANSFORMS.build(dict(type='CorrelationalPairParams', pixels='gpu'))
+
+
+def test_device_path_needs_no_particular_meta_keys():
+    pack = TRANSFORMS.build(dict(type='PackCIMInputs', meta_keys=()))
+    samples = draw(dict(type='CorrelationalPairParams', pixels='device'), 2)
+    batch = default_collate([pack(dict(s)) for s in samples])
+    built = MODELS.build(PREPROCESSOR)(batch, training=True)
+    assert built['inputs'][0].shape == (2, 3, M, M)
+    assert built['inputs'][1].shape == (2, 3, N, N)

@@ -80,3 +80,19 @@ def test_benchmark_data_writes_jpegs_and_times_pipelines_and_loader(
                           out)) == 2, out
     assert re.search(r'cim_demo.py: [\d.]+x samples/s on one core', out), out
     assert re.search(r'dataloader with 1 workers: [\d.]+ samples/s', out), out
+
+
+def test_gpu_benchmarks_script_runs_a_step_and_writes_its_summary(tmp_path):
+    """The GPU script's dry run (one cheap step, tiny sizes) on CPU."""
+    import os
+    env = dict(os.environ, PYTHON=sys.executable, OUT=str(tmp_path),
+               ONLY='data_one_core', IMAGES='12', SAMPLES='3',
+               TIME_SCALE='5')
+    proc = subprocess.run(
+        ['bash', osp.join(TOOLS, 'gpu_benchmarks.sh')], cwd=REPO, env=env,
+        capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    summary = (tmp_path / 'summary.txt').read_text()
+    assert '== data_one_core' in summary and 'exit 0' in summary, summary
+    assert re.search(r'[\d.]+x samples/s on one core', summary), summary
+    assert '== shipped' not in summary  # ONLY= skipped the other steps

@@ -1,7 +1,6 @@
 """The worker's half of device-side pair synthesis: one resize, all draws."""
 import logging
 
-import numpy as np
 import torch
 from mmengine.logging import print_log
 from mmpretrain.registry import TRANSFORMS
@@ -86,8 +85,7 @@ class CorrelationalPairParams(CorrelationalCrop):
         box, flip_context, corners, flip_exemplars = self._sample_params(img)
         # The CPU path draws each exemplar's augmentation after the
         # geometry, exemplar by exemplar: the same order here.
-        photometric = np.stack(
-            [self.photometric() for _ in range(self.num_exemplars)])
+        photometric = self.photometric.draw(self.num_exemplars)
         results.pop('img')
         results['search'] = self._resized_crop(img, box, flip_context,
                                                self.search_size)

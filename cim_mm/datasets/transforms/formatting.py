@@ -56,8 +56,10 @@ class PackCIMInputs(PackInputs):
         packed = super().transform({**results, **tensors})
         if 'search' in results:
             packed['inputs'] = self.format_input([results['search']])
+            # The sizes CIMDataPreprocessor builds, whatever the meta_keys.
             packed['data_samples'].set_metainfo(
-                dict(exemplar_size=results['exemplar_size']))
+                dict(img_shape=results['img_shape'],
+                     exemplar_size=results['exemplar_size']))
         else:
             packed['inputs'] = self.format_input(
                 [results['context'], *results['exemplars']])
