@@ -9,13 +9,37 @@
 #     work_dirs/cim_r50_300e/epoch_300.pth work_dirs/cim_r50_300e/backbone.pth --to mmpretrain
 # bash tools/dist_train.sh configs/finetune/resnet50_cim-pre_8xb256-amp-coslr-300e_in1k.py 8 \
 #     --cfg-options model.backbone.init_cfg.checkpoint=work_dirs/cim_r50_300e/backbone.pth
+#
+# mmpretrain's ResNet-50 "ResNet strikes back" A1/A2 data; below only what
+# CIM's recipe changes.
 _base_ = [
     '_base_/models/resnet50_cim-ft.py',
-    '_base_/datasets/imagenet_bs256_cim-r50-ft_224.py',
+    'mmpretrain::_base_/datasets/imagenet_bs256_rsb_a12.py',
     '_base_/schedules/cim-r50-ft_adamw-coslr-100e_bs2048.py',
+    '_base_/test-crop0.95_loaders.py',
     '_base_/finetune_runtime.py',
 ]
 
+# model settings
+model = dict(
+    # mmpretrain's, in the model too: `MODELS.build(cfg.model)` alone needs it
+    data_preprocessor=dict(
+        type='ClsDataPreprocessor', **_base_.data_preprocessor))
+
+# dataset settings
+data_root = 'data/imagenet'  # where mmpretrain's loaders read ImageNet too
+# test crop ratio 0.95 (235 short side, 224 crop)
+test_pipeline = _base_.crop095_test_pipeline
+train_dataloader = dict(
+    **_base_.loader_workers,
+    # repeated augmentation, 3 repeats (timm's default)
+    sampler=dict(type='RepeatAugSampler', shuffle=True, num_repeats=3))
+val_dataloader = dict(
+    **_base_.loader_workers,
+    dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader
+
+# schedule settings
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0, end=5,
          convert_to_iter_based=True),
