@@ -10,6 +10,7 @@ from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS
 
 import cim_mm  # noqa: F401
+from cim_mm.datasets.transforms import DEFAULT_EXEMPLAR_TRANSFORMS
 
 CONFIGS = osp.join(osp.dirname(osp.dirname(osp.dirname(__file__))), 'configs')
 PAPER = ['cim_vitb_300e.py', 'cim_vits_300e.py', 'cim_r50_300e.py',
@@ -127,3 +128,16 @@ def test_every_config_builds_its_model_on_cpu(name):
     model = MODELS.build(cfg.model)
     assert sum(p.numel() for p in model.parameters()) > 0
     assert isinstance(model.backbone, torch.nn.Module)
+
+
+def test_exemplar_augmentation_is_named_once():
+    """The base dataset config's list is the class default (the two cannot
+    drift) and the context-aug ablation applies that list to the context."""
+    release = list(DEFAULT_EXEMPLAR_TRANSFORMS)
+    base = load('_base_/datasets/imagenet_cim.py')
+    assert base.exemplar_augmentation == release
+    assert base.train_pipeline[1].exemplar_transforms == release
+    ablation = load('ablations/cim_vitb_300e_in200_context-aug.py')
+    crop = ablation.train_dataloader.dataset.pipeline[1]
+    assert crop.type == 'CorrelationalCrop'
+    assert crop.context_transforms == release

@@ -20,12 +20,15 @@ from mmcv.transforms.utils import cache_randomness
 from mmpretrain.datasets.transforms import RandomResizedCrop
 from mmpretrain.registry import TRANSFORMS
 
+from .exemplar_warp import MAX_SUPERSAMPLING  # noqa: F401 (kept here)
+from .exemplar_warp import source_from_context, warp_exemplar
 from .pair_geometry import (check_int, check_prob, check_range,
                             draw_exemplar_corners)
 
 # The CIM release's exemplar augmentation (torchvision, on RGB PIL images).
 # RandomGrayscale's weights are ITU-R 601 luma in BGR order, as PIL's
-# ``convert('L')``.
+# ``convert('L')``. Configs take it from ``exemplar_augmentation`` in
+# configs/_base_/datasets/imagenet_cim.py; a test keeps the two equal.
 DEFAULT_EXEMPLAR_TRANSFORMS = (
     dict(
         type='RandomApply',
@@ -52,15 +55,6 @@ DEFAULT_EXEMPLAR_TRANSFORMS = (
 )
 
 _INTERPOLATIONS = {'bilinear': cv2.INTER_LINEAR, 'bicubic': cv2.INTER_CUBIC}
-
-# Exemplar anti-aliasing: at most this many warped samples per exemplar pixel
-# along each axis (see ``CorrelationalCrop``).
-MAX_SUPERSAMPLING = 3
-
-# Homogeneous 3 x 3 maps between pixel indices (OpenCV's convention) and the
-# continuous coordinates above.
-_CONTINUOUS_FROM_INDEX = np.array([[1, 0, .5], [0, 1, .5], [0, 0, 1]])
-_INDEX_FROM_CONTINUOUS = np.array([[1, 0, -.5], [0, 1, -.5], [0, 0, 1]])
 
 
 def _build_pipeline(name: str, transforms) -> Compose:
@@ -149,10 +143,11 @@ class CorrelationalCrop(BaseTransform):
         exemplar_size (int): Side n of the square exemplars. Defaults to 64.
         num_exemplars (int): Exemplars K per context. Defaults to 6.
         search_size (int): Side of the release's intermediate search image.
-            Resampling straight from the source removes that image, and the
-            exemplar geometry is relative to the context, so it does not
-            change the output; it is validated and kept to state the
-            release's setting. Defaults to 224.
+            No effect on this class's output (it resamples straight from the
+            source). It takes effect in the device path only:
+            :class:`CorrelationalPairParams` resizes the search crop to it
+            and ``CIMDataPreprocessor`` samples the context and exemplars
+            from that search image. Defaults to 224.
         search_scale (tuple[float]): Area fraction of the input covered by
             the search crop, ``0 < lo <= hi <= 1``. Defaults to (0.5, 1.0).
         search_ratio (tuple[float]): Aspect (w / h) range of the search crop.
@@ -315,35 +310,9 @@ class CorrelationalCrop(BaseTransform):
     def _exemplar(self, img: np.ndarray, src_from_context: np.ndarray,
                   corners: np.ndarray) -> np.ndarray:
         """Resample one rectangle (4 x 2 context corners) to n x n (x 3)."""
-        n = self.exemplar_size
-        axes = np.stack([corners[1] - corners[0], corners[3] - corners[0]], 1)
-        # Source pixels per exemplar pixel along the exemplar's x and y.
-        extent = np.linalg.norm(src_from_context[:2, :2] @ axes, axis=0) / n
-        # (The epsilon keeps an exact 1:1 scale at one sample.)
-        kx, ky = np.clip(np.ceil(extent - 1e-6), 1,
-                         MAX_SUPERSAMPLING).astype(int)
-        # Warp pixel index -> continuous -> context -> source pixel index.
-        context_from_warp = np.eye(3)
-        context_from_warp[:2, :2] = axes / [n * kx, n * ky]
-        context_from_warp[:2, 2] = corners[0]
-        matrix = (_INDEX_FROM_CONTINUOUS @ src_from_context
-                  @ context_from_warp @ _CONTINUOUS_FROM_INDEX)
-        supersampled = kx > 1 or ky > 1
-        # Box-averaged samples need no smooth kernel: bilinear is enough.
-        interpolation = cv2.INTER_LINEAR if supersampled else _INTERPOLATIONS[
-            self.interpolation]
-        exemplar = cv2.warpAffine(
-            img,
-            matrix[:2], (n * kx, n * ky),
-            flags=interpolation | cv2.WARP_INVERSE_MAP,
-            borderMode=cv2.BORDER_REPLICATE)
-        if supersampled:
-            # Exact block means (integer factors); in float because OpenCV's
-            # uint8 2 x 2 path rounds halves up (a +0.125 grey-level bias).
-            exemplar = cv2.resize(
-                exemplar.astype(np.float32), (n, n),
-                interpolation=cv2.INTER_AREA).round().astype(np.uint8)
-        return exemplar
+        return warp_exemplar(img, src_from_context, corners,
+                             self.exemplar_size,
+                             _INTERPOLATIONS[self.interpolation])
 
     def _corr_maps(self, corners: np.ndarray) -> np.ndarray:
         """K x m x m uint8: 1 where a pixel centre is in the rectangle.
@@ -388,14 +357,8 @@ class CorrelationalCrop(BaseTransform):
         img = self._to_bgr(results)
         box, flip_context, corners, flip_exemplars = self._sample_params(img)
         geometry = corners.astype(np.float64)
-        x0, y0, w, h = box
         m = self.context_size
-
-        # Context pixel coordinates -> source pixel coordinates (3 x 3).
-        sx, sy = w / m, h / m
-        src_from_context = np.array([[-sx if flip_context else sx, 0,
-                                      x0 + w if flip_context else x0],
-                                     [0, sy, y0], [0, 0, 1]])
+        src_from_context = source_from_context(box, flip_context, m)
 
         context = self.context_pipeline({'img': self._context(
             img, box, flip_context)})['img']

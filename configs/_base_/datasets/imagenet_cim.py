@@ -2,6 +2,32 @@
 dataset_type = 'ImageNet'
 data_root = 'data/imagenet/'
 
+# The CIM release's exemplar augmentation (jitter, grayscale, blur, solarize).
+exemplar_augmentation = [
+    dict(
+        type='RandomApply',
+        transforms=[
+            dict(
+                type='FastColorJitter',
+                brightness=0.4,
+                contrast=0.4,
+                saturation=0.2,
+                hue=0.1)
+        ],
+        prob=0.8),
+    dict(
+        type='RandomGrayscale',
+        prob=0.2,
+        keep_channels=True,
+        channel_weights=(0.114, 0.587, 0.299)),
+    dict(
+        type='FastGaussianBlur',
+        magnitude_range=(0.1, 2.0),
+        magnitude_std='inf',
+        prob=0.5),
+    dict(type='Solarize', thr=128, prob=0.2),
+]
+
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     # Draws the pair in the worker; its pixels (context, exemplars and their
@@ -18,6 +44,7 @@ train_pipeline = [
         ratio_range=(1 / 3, 3),
         rotation_range=(-45, 45),
         exemplar_flip_prob=0.5,
+        exemplar_transforms=exemplar_augmentation,
         exemplar_region='enclosing'),  # the release: rotated rect around the box
     dict(type='PackCIMInputs'),
 ]
