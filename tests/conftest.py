@@ -84,3 +84,59 @@ def tiny_demo_cfg(demo_data_root, tmp_path):
     cfg.work_dir = str(tmp_path / 'work_dir')
     cfg.experiment_name = tmp_path.name
     return cfg
+
+
+TOY_CONFIG = osp.join(REPO, 'tests', 'data', 'toy_config.py')
+
+
+def toy_cfg(data_root, work_dir, name, **overrides):
+    """tests/data/toy_config.py (a tiny classifier) on ``data_root``."""
+    cfg = Config.fromfile(TOY_CONFIG)
+    cfg.merge_from_dict({
+        f'{split}_dataloader.dataset.data_root': str(data_root)
+        for split in ('train', 'val', 'test')
+    })
+    cfg.merge_from_dict(
+        dict(work_dir=str(work_dir), experiment_name=name, **overrides))
+    return cfg
+
+
+@pytest.fixture(name='toy_cfg')
+def toy_cfg_fixture():
+    return toy_cfg
+
+
+@pytest.fixture(scope='session')
+def toy_runner_checkpoint(toy_class_images, tmp_path_factory):
+    """A checkpoint saved by an mmengine runner after 2 training iterations
+    of the toy classifier (message hub, optimizer, schedulers, meta)."""
+    from mmengine.runner import Runner
+    work_dir = tmp_path_factory.mktemp('toy_trained')
+    cfg = toy_cfg(toy_class_images, work_dir, 'toy_runner_checkpoint',
+                  **{'train_cfg.max_iters': 2})
+    Runner.from_cfg(cfg).train()
+    return work_dir / 'iter_2.pth'
+
+
+@pytest.fixture(scope='session')
+def draw():
+    """``draw(transform_cfg, count, seed=0)``: the outputs of a registered
+    transform on three real photos (BGR) in turn, each call seeded."""
+    import skimage.data
+    from mmpretrain.registry import TRANSFORMS
+    photos = [
+        f()[..., ::-1].copy() for f in (skimage.data.astronaut,
+                                        skimage.data.chelsea,
+                                        skimage.data.coffee)
+    ]
+
+    def run(transform_cfg, count, seed=0):
+        transform = TRANSFORMS.build(transform_cfg)
+        out = []
+        for i in range(count):
+            np.random.seed(seed + i)
+            random.seed(seed + i)
+            out.append(transform({'img': photos[i % len(photos)].copy()}))
+        return out
+
+    return run

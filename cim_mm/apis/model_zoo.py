@@ -17,17 +17,21 @@ Config paths in the metafile are relative to that folder, which is therefore
 the ``config_prefix`` given to :meth:`ModelHub.register_model_index`.
 
 No weights are released (every ``Weights`` is null), so ``pretrained=True``
-only warns; pass a local file. Outside the runner cim_mm loads checkpoints
-with ``torch.load(weights_only=True)`` (:mod:`cim_mm.compat`): a plain state
-dict (``torch.save({'state_dict': model.state_dict()}, path)``) loads, a
-pickled runner checkpoint is refused with
-:class:`cim_mm.compat.UntrustedCheckpointError`.
+only warns; pass a local file. It is read by
+:func:`cim_mm.checkpoint.read_checkpoint`: weights only (a plain state dict or
+a runner checkpoint loads; a file pickling other objects is refused with
+:class:`cim_mm.checkpoint.UntrustedCheckpointError`).
+
+Registering model by model uses two private parts of ``ModelHub``, isolated
+in :mod:`cim_mm.compat.model_hub`.
 """
 import os.path as osp
 import warnings
 from typing import List, Optional
 
 from mmpretrain.apis import ModelHub
+
+from cim_mm.compat.model_hub import expand_config_path, registered_models
 
 __all__ = ['MODEL_INDEX_NAME', 'find_model_index', 'register_cim_models']
 
@@ -88,7 +92,7 @@ def register_cim_models(model_index_path: Optional[str] = None) -> List[str]:
     config_prefix = osp.dirname(model_index_path)
 
     models = _load_models(model_index_path)
-    registered = ModelHub._models_dict
+    registered = registered_models()
     present = [m for m in models if m.name.lower() in registered]
     if not present:
         # The public API; it raises on (and only on) a duplicate name.
@@ -97,7 +101,7 @@ def register_cim_models(model_index_path: Optional[str] = None) -> List[str]:
     else:
         for metainfo in models:
             name = metainfo.name.lower()
-            config = ModelHub._expand_config_path(metainfo, config_prefix)
+            config = expand_config_path(metainfo, config_prefix)
             if name not in registered:
                 metainfo.config = config
                 registered[name] = metainfo
@@ -113,5 +117,5 @@ def register_cim_models(model_index_path: Optional[str] = None) -> List[str]:
                 f'entry (config {config!r}) is not registered.')
     return [
         m.name.lower() for m in models
-        if m.name.lower() in ModelHub._models_dict
+        if m.name.lower() in registered
     ]

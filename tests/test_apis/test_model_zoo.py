@@ -22,7 +22,7 @@ from mmpretrain.apis import ModelHub
 
 import cim_mm.apis  # noqa: F401  (registers the model zoo)
 from cim_mm.apis import model_zoo
-from cim_mm.compat import UntrustedCheckpointError, trusted_checkpoints
+from cim_mm.checkpoint import UntrustedCheckpointError, trusted_checkpoints
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 METAFILE = osp.join(REPO, 'configs', 'metafile.yml')
@@ -171,17 +171,26 @@ def test_get_model_loads_a_local_state_dict(name, tmp_path):
     assert loaded._metainfo.name == name
 
 
-def test_get_model_refuses_a_pickled_runner_checkpoint(tmp_path):
+class NotAWeight:
+    """Any Python object: a pickle holding it is not weights-only."""
+
+
+def test_get_model_reads_runner_checkpoints_weights_only(tmp_path):
     name = 'resnet50_cim-pre_8xb256-amp-coslr-100e_in1k'
     weight = torch.randn(1000, 2048)
     path = str(tmp_path / 'epoch_1.pth')
-    # Like an mmengine runner checkpoint: the message hub pickles objects.
-    torch.save(
-        dict(
-            meta=dict(epoch=1),
-            state_dict={'head.fc.weight': weight},
-            message_hub=dict(log_scalars={'loss': HistoryBuffer([1.0], [1])})),
-        path)
+    # Like an mmengine runner checkpoint: the message hub pickles objects
+    # that the weights-only reader accepts.
+    runner_like = dict(
+        meta=dict(epoch=1),
+        state_dict={'head.fc.weight': weight},
+        message_hub=dict(log_scalars={'loss': HistoryBuffer([1.0], [1])}))
+    torch.save(runner_like, path)
+    model = mmpretrain.get_model(name, pretrained=path)
+    assert torch.equal(model.head.fc.weight, weight)
+
+    runner_like['meta']['extra'] = NotAWeight()
+    torch.save(runner_like, path)
     with pytest.raises(UntrustedCheckpointError,
                        match='Refused to load checkpoint'):
         mmpretrain.get_model(name, pretrained=path)

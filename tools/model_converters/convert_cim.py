@@ -6,8 +6,8 @@
 
 IN is a CIM pre-training runner checkpoint (or, for any target, an mmpretrain
 ImageClassifier checkpoint, e.g. after ImageNet fine-tuning). It is read
-with ``torch.load(weights_only=True)``: tensors plus the mmengine/numpy types
-of a runner checkpoint, nothing else.
+by :func:`cim_mm.checkpoint.read_checkpoint`, weights only: tensors plus the
+mmengine/numpy types of a runner checkpoint, nothing else.
 
 OUT:
 * mmpretrain: ``{'state_dict': <backbone keys, no prefix>, 'meta': ...}`` for
@@ -32,19 +32,13 @@ import time
 import torch
 from mmengine.utils import ProgressBar
 
-from cim_mm.compat import UntrustedCheckpointError
-from cim_mm.models.utils.checkpoint_conversion import (
-    ENCODER_PREFIXES, TARGETS, CheckpointConversionError, backbone_kind,
-    build_target_model, encoder_state_dict, expected_missing_keys,
-    load_weights_only, mmpretrain_backbone, mmpretrain_to_mmseg,
-    mmpretrain_to_timm, resnet_depth, source_state_dict, timm_model_args,
-    verify_conversion, vit_arch)
-
-CONVERTERS = {
-    'mmpretrain': mmpretrain_backbone,
-    'mmseg': mmpretrain_to_mmseg,
-    'timm': mmpretrain_to_timm,
-}
+from cim_mm.checkpoint import (CONVERTERS, ENCODER_PREFIXES, TARGETS,
+                               CheckpointConversionError, CheckpointReadError,
+                               UntrustedCheckpointError, backbone_kind,
+                               build_target_model, encoder_state_dict,
+                               expected_missing_keys, read_checkpoint,
+                               resnet_depth, source_state_dict,
+                               timm_model_args, verify_conversion, vit_arch)
 
 
 def parse_args(argv=None):
@@ -87,7 +81,7 @@ def convert(args):
     size_mb = os.path.getsize(args.src) / 2**20 if osp.isfile(args.src) else 0
     log(1, f'reading {args.src} ({size_mb:.1f} MiB, weights only)')
     start = time.time()
-    checkpoint = load_weights_only(args.src)
+    checkpoint = read_checkpoint(args.src, map_location='cpu')
     state_dict = source_state_dict(checkpoint, args.src)
     log(1, f'read {len(state_dict)} tensors in {time.time() - start:.1f} s')
 
@@ -154,7 +148,7 @@ def convert(args):
     dst_dir = osp.dirname(osp.abspath(args.dst))
     os.makedirs(dst_dir, exist_ok=True)
     torch.save(output, args.dst)
-    torch.load(args.dst, weights_only=True)  # loadable as weights only
+    read_checkpoint(args.dst, runner_objects=False)  # plain weights only
     print(f'saved {args.dst}; use it with {usage}', flush=True)
     return 0
 
@@ -187,7 +181,7 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         return convert(args)
-    except (FileNotFoundError, UntrustedCheckpointError,
+    except (FileNotFoundError, UntrustedCheckpointError, CheckpointReadError,
             CheckpointConversionError) as err:
         message = err.strerror if isinstance(
             err, FileNotFoundError) and err.strerror else str(err)

@@ -1,10 +1,10 @@
-from .checkpoint_conversion import (  # noqa: F401
-    CheckpointConversionError, build_target_model, encoder_state_dict,
-    expected_missing_keys, load_weights_only, mmpretrain_backbone,
-    mmpretrain_to_mmseg, mmpretrain_to_timm, verify_conversion)
+"""Batched tensor operations of the CIM model and its data preprocessor."""
+from .bilinear_upsample import bilinear_upsample
+from .correlation_maps import rasterize_correlation_maps
+from .pair_synthesis import resize_context, sample_exemplars
+from .photometric_ops import apply_photometric
 
 __all__ = [
-    'CheckpointConversionError', 'build_target_model', 'encoder_state_dict',
-    'expected_missing_keys', 'load_weights_only', 'mmpretrain_backbone',
-    'mmpretrain_to_mmseg', 'mmpretrain_to_timm', 'verify_conversion'
+    'bilinear_upsample', 'rasterize_correlation_maps', 'resize_context',
+    'sample_exemplars', 'apply_photometric'
 ]

@@ -1,4 +1,8 @@
-"""Conversion of CIM checkpoints to mmpretrain, mmsegmentation and timm.
+"""Key maps of CIM checkpoints to mmpretrain, mmsegmentation and timm.
+
+Pure functions on state dicts (names to tensors): nothing is read from disk
+and no model is built here (:mod:`.loading` reads, :mod:`.verification`
+builds the target model and loads strictly).
 
 A CIM pre-training checkpoint (an mmengine runner checkpoint) holds the
 online encoder under ``backbone.*``, the EMA target under
@@ -17,31 +21,19 @@ nothing else happens in it:
 * :func:`mmpretrain_to_mmseg` - mmseg's ``MAE`` backbone (ViT) or
   ``ResNet`` (ResNet).
 * :func:`mmpretrain_to_timm` - timm's ``VisionTransformer`` / ``ResNet``.
-
-:func:`build_target_model` and :func:`verify_conversion` build the target
-model (random init) and load a converted state dict into it; the converter
-(``tools/model_converters/convert_cim.py``) and its tests share them.
 """
-import errno
 import math
-import os.path as osp
-import pickle
 import re
 from collections import Counter
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
-import numpy as np
 import torch
-from mmengine.logging.history_buffer import HistoryBuffer
-
-from cim_mm.compat import UntrustedCheckpointError
 
 __all__ = [
-    'CheckpointConversionError', 'load_weights_only', 'source_state_dict',
-    'encoder_state_dict', 'backbone_kind', 'mmpretrain_backbone', 'vit_arch',
-    'resnet_depth', 'mmpretrain_to_mmseg', 'mmpretrain_to_timm',
-    'timm_model_args', 'build_target_model', 'expected_missing_keys',
-    'verify_conversion', 'TARGETS', 'ENCODER_PREFIXES'
+    'CheckpointConversionError', 'TARGETS', 'ENCODER_PREFIXES',
+    'source_state_dict', 'encoder_state_dict', 'backbone_kind', 'vit_arch',
+    'resnet_depth', 'mmpretrain_backbone', 'mmpretrain_to_mmseg',
+    'mmpretrain_to_timm', 'expected_missing_keys', 'CONVERTERS'
 ]
 
 TARGETS = ('mmpretrain', 'mmseg', 'timm')
@@ -50,75 +42,6 @@ ENCODER_PREFIXES = {'online': 'backbone.', 'target': 'target_backbone.'}
 
 class CheckpointConversionError(ValueError):
     """A checkpoint cannot be converted (wrong content, unknown keys)."""
-
-
-# ---------------------------------------------------------------------------
-# Reading: weights only
-# ---------------------------------------------------------------------------
-# The non-tensor objects an mmengine 0.10.7 runner checkpoint pickles (its
-# message hub's HistoryBuffers hold numpy arrays and scalars), as reported by
-# torch.serialization.get_unsafe_globals_in_checkpoint, and nothing else.
-#
-# Why ``builtins.getattr`` is acceptable here: torch's weights-only unpickler
-# executes a REDUCE (a call) only when the callable itself is allowlisted,
-# and resolves a GLOBAL only for allowlisted names. ``getattr`` can therefore
-# only fetch attributes of objects the unpickler was already allowed to
-# build (these classes, tensors, containers); whatever it fetches, e.g. a
-# method, a function's ``__globals__`` or ``os.system`` reached through
-# them, is refused as soon as the pickle tries to call it, because it is
-# not on the allowlist. tests/test_tools/test_convert_cim.py checks that with
-# a pickle that walks to ``os.system`` through getattr.
-RUNNER_CHECKPOINT_GLOBALS = [
-    (np.dtype, 'numpy.dtype'),
-    (np.ndarray, 'numpy.ndarray'),
-    (np.core.multiarray.scalar, 'numpy.core.multiarray.scalar'),
-    (np.core.multiarray._reconstruct, 'numpy.core.multiarray._reconstruct'),
-    (HistoryBuffer, 'mmengine.logging.history_buffer.HistoryBuffer'),
-    (getattr, 'builtins.getattr'),
-]
-# A pickled numpy dtype is rebuilt (BUILD, i.e. ``__setstate__``) as an
-# instance of its concrete class, e.g. ``numpy.dtypes.Float64DType``; those
-# classes are never called, only given back the dtype's plain state.
-RUNNER_CHECKPOINT_GLOBALS += [
-    type(np.dtype(name))
-    for name in ('bool', 'int8', 'int16', 'int32', 'int64', 'uint8', 'float16',
-                 'float32', 'float64')
-]
-
-
-def load_weights_only(path: str) -> dict:
-    """Read a checkpoint with ``torch.load(weights_only=True)``.
-
-    Besides tensors and containers, only the objects of
-    :data:`RUNNER_CHECKPOINT_GLOBALS` are accepted.
-
-    Raises:
-        FileNotFoundError: ``path`` is not a file.
-        UntrustedCheckpointError: the file pickles anything else.
-        CheckpointConversionError: the file is not a torch checkpoint.
-    """
-    path = osp.expanduser(path)
-    if not osp.isfile(path):
-        raise FileNotFoundError(errno.ENOENT,
-                                f'Checkpoint file not found: {path}', path)
-    try:
-        with torch.serialization.safe_globals(RUNNER_CHECKPOINT_GLOBALS):
-            return torch.load(path, map_location='cpu', weights_only=True)
-    except pickle.UnpicklingError as err:
-        if 'Weights only load failed' not in str(err):
-            raise CheckpointConversionError(
-                f"Cannot read '{path}' as a torch checkpoint: {err}") from err
-        reason = str(err).split('WeightsUnpickler error:', 1)[-1].strip()
-        reason = reason.split('\n', 1)[0].split('. ', 1)[0]
-        raise UntrustedCheckpointError(
-            f"Refused to read '{path}': it pickles Python objects other than "
-            'tensors and the mmengine/numpy types of a runner checkpoint '
-            f'({reason}). Only weights are read from checkpoints to convert; '
-            'a file that needs more is not a CIM or mmpretrain checkpoint, '
-            'or must not be trusted.') from err
-    except (RuntimeError, EOFError) as err:
-        raise CheckpointConversionError(
-            f"Cannot read '{path}' as a torch checkpoint: {err}") from err
 
 
 def source_state_dict(checkpoint, source: str = 'checkpoint') -> dict:
@@ -345,117 +268,6 @@ def mmpretrain_to_timm(
     return _rename(backbone, _VIT_TO_TIMM, 'timm', progress)
 
 
-# ---------------------------------------------------------------------------
-# Target models and verification
-# ---------------------------------------------------------------------------
-# timm ViTs whose defaults match a converted state dict without kwargs.
-_TIMM_VITS = {
-    'vit_small_patch16_224': dict(embed_dim=384, depth=12, num_heads=6),
-    'vit_base_patch16_224': dict(embed_dim=768, depth=12, num_heads=12),
-    'vit_large_patch16_224': dict(embed_dim=1024, depth=24, num_heads=16),
-}
-
-
-def default_num_heads(embed_dims: int) -> int:
-    """64-d heads, as ViT-S/B/L (the weights do not say)."""
-    return max(1, embed_dims // 64)
-
-
-def timm_model_args(backbone: Mapping[str, torch.Tensor],
-                    arch: Optional[str] = None,
-                    num_heads: Optional[int] = None) -> Tuple[str, dict]:
-    """``(model_name, kwargs)`` of the ``timm.create_model`` call that
-    builds the model an mmpretrain backbone state dict converts to."""
-    if backbone_kind(backbone) == 'resnet':
-        return arch or f'resnet{resnet_depth(backbone)}', {}
-    a = vit_arch(backbone)
-    shape = dict(embed_dim=a['embed_dims'], depth=a['num_layers'])
-    if arch is None:
-        arch = next((name for name, cfg in _TIMM_VITS.items() if {
-            k: cfg[k]
-            for k in shape
-        } == shape), 'vit_base_patch16_224')
-    standard = _TIMM_VITS.get(arch, {})
-    if any(standard.get(k) != v for k, v in shape.items()):
-        standard = {}  # a custom width or depth: no default heads to keep
-    heads = num_heads or standard.get('num_heads') or default_num_heads(
-        a['embed_dims'])
-    kwargs = dict(shape,
-                  num_heads=heads,
-                  mlp_ratio=a['feedforward_channels'] / a['embed_dims'],
-                  patch_size=a['patch_size'],
-                  img_size=a['img_size'])
-    defaults = dict(standard, mlp_ratio=4.0, patch_size=16, img_size=224)
-    return arch, {k: v for k, v in kwargs.items() if defaults.get(k) != v}
-
-
-def build_target_model(to: str,
-                       backbone: Mapping[str, torch.Tensor],
-                       num_heads: Optional[int] = None,
-                       arch: Optional[str] = None,
-                       **overrides) -> torch.nn.Module:
-    """The randomly initialised model a converted state dict is for.
-
-    Args:
-        to (str): 'mmpretrain', 'mmseg' or 'timm'.
-        backbone (Mapping): The mmpretrain backbone state dict (before
-            conversion): it gives the architecture.
-        num_heads (int, optional): ViT heads (not in the weights); defaults
-            to 64-d heads.
-        arch (str, optional): timm model name (``to='timm'``).
-        **overrides: Extra constructor arguments (e.g. ``out_indices``).
-    """
-    if to not in TARGETS:
-        raise ValueError(f'to must be one of {TARGETS}, got {to!r}')
-    kind = backbone_kind(backbone)
-    if to == 'timm':
-        import timm
-        name, kwargs = timm_model_args(backbone, arch, num_heads)
-        return timm.create_model(name, pretrained=False, **kwargs, **overrides)
-    if kind == 'resnet':
-        depth = resnet_depth(backbone)
-        if to == 'mmpretrain':
-            from mmpretrain.models import ResNet
-            return ResNet(depth=depth,
-                          **dict(dict(out_indices=(3, )), **overrides))
-        from mmseg.models.backbones import ResNet
-        return ResNet(depth=depth, **overrides)
-
-    a = vit_arch(backbone)
-    heads = num_heads or default_num_heads(a['embed_dims'])
-    if to == 'mmpretrain':
-        from mmpretrain.models import VisionTransformer
-        kwargs = dict(
-            arch=dict(embed_dims=a['embed_dims'],
-                      num_layers=a['num_layers'],
-                      num_heads=heads,
-                      feedforward_channels=a['feedforward_channels']),
-            img_size=a['img_size'],
-            patch_size=a['patch_size'],
-            final_norm=a['final_norm'],
-            out_type='avg_featmap' if a['avg_featmap_norm'] else 'raw')
-        kwargs.update(overrides)
-        return VisionTransformer(**kwargs)
-
-    from mmseg.models.backbones import MAE
-    if a['feedforward_channels'] % a['embed_dims']:
-        raise CheckpointConversionError(
-            f"mmseg's MAE needs an integer MLP ratio; the ViT has "
-            f"{a['feedforward_channels']} MLP channels for "
-            f"{a['embed_dims']}-d tokens.")
-    kwargs = dict(img_size=a['img_size'],
-                  patch_size=a['patch_size'],
-                  embed_dims=a['embed_dims'],
-                  num_layers=a['num_layers'],
-                  num_heads=heads,
-                  mlp_ratio=a['feedforward_channels'] // a['embed_dims'],
-                  norm_cfg=dict(type='LN', eps=1e-6),
-                  final_norm=a['final_norm'],
-                  init_values=1.0)
-    kwargs.update(overrides)
-    return MAE(**kwargs)
-
-
 def expected_missing_keys(to: str, kind: str) -> List[str]:
     """Patterns of target keys a converted backbone may leave missing."""
     if to == 'timm':
@@ -467,33 +279,8 @@ def expected_missing_keys(to: str, kind: str) -> List[str]:
     return []
 
 
-def verify_conversion(
-    model: torch.nn.Module,
-    state_dict: Mapping[str, torch.Tensor],
-    expected_missing: Iterable[str] = ()
-) -> dict:
-    """Load ``state_dict`` into ``model`` (``strict=False``) and sort the
-    outcome.
-
-    Returns:
-        dict: ``missing`` (unexpectedly missing), ``expected_missing``,
-        ``unexpected`` (lists of key names) and ``ok`` (no missing and no
-        unexpected key). A shape mismatch raises
-        :class:`CheckpointConversionError`.
-    """
-    patterns = [re.compile(p) for p in expected_missing]
-    try:
-        result = model.load_state_dict(dict(state_dict), strict=False)
-    except RuntimeError as err:
-        raise CheckpointConversionError(
-            f'The converted weights do not fit {type(model).__name__}: '
-            f'{err}') from err
-    missing = [
-        k for k in result.missing_keys
-        if not any(p.search(k) for p in patterns)
-    ]
-    expected = [k for k in result.missing_keys if k not in missing]
-    return dict(missing=missing,
-                expected_missing=expected,
-                unexpected=list(result.unexpected_keys),
-                ok=not missing and not result.unexpected_keys)
+CONVERTERS = {
+    'mmpretrain': mmpretrain_backbone,
+    'mmseg': mmpretrain_to_mmseg,
+    'timm': mmpretrain_to_timm,
+}

@@ -1,0 +1,33 @@
+"""Checkpoints: reading (one trust policy), key maps, conversion checks.
+
+* :mod:`.loading` - :func:`read_checkpoint`, the only ``torch.load`` of
+  cim_mm and its tools: weights only, full unpickling behind
+  :func:`trusted_checkpoints` / ``CIM_MM_TRUST_CHECKPOINTS=1``.
+* :mod:`.key_maps` - pure functions from CIM/mmpretrain names to mmpretrain,
+  mmseg and timm names.
+* :mod:`.verification` - build the target model and load a converted state
+  dict strictly.
+"""
+from .key_maps import (CONVERTERS, ENCODER_PREFIXES, TARGETS,
+                       CheckpointConversionError, backbone_kind,
+                       encoder_state_dict, expected_missing_keys,
+                       mmpretrain_backbone, mmpretrain_to_mmseg,
+                       mmpretrain_to_timm, resnet_depth, source_state_dict,
+                       vit_arch)
+from .loading import (RUNNER_CHECKPOINT_GLOBALS, TRUST_ENV_VAR,
+                      CheckpointReadError, UntrustedCheckpointError,
+                      checkpoints_trusted, load_from_local, read_checkpoint,
+                      trusted_checkpoints)
+from .verification import (build_target_model, default_num_heads,
+                           timm_model_args, verify_conversion)
+
+__all__ = [
+    'CONVERTERS', 'ENCODER_PREFIXES', 'TARGETS', 'CheckpointConversionError',
+    'backbone_kind', 'encoder_state_dict', 'expected_missing_keys',
+    'mmpretrain_backbone', 'mmpretrain_to_mmseg', 'mmpretrain_to_timm',
+    'resnet_depth', 'source_state_dict', 'vit_arch',
+    'RUNNER_CHECKPOINT_GLOBALS', 'TRUST_ENV_VAR', 'CheckpointReadError',
+    'UntrustedCheckpointError', 'checkpoints_trusted', 'load_from_local',
+    'read_checkpoint', 'trusted_checkpoints', 'build_target_model',
+    'default_num_heads', 'timm_model_args', 'verify_conversion'
+]

@@ -1,0 +1,42 @@
+"""Adaptations of the 2023 OpenMMLab stack to 2026 PyTorch, one per module.
+
+mmengine 0.10.7, mmpretrain 1.2.0 and mmsegmentation 1.2.2 were written for
+PyTorch 1.x/2.0 on GPU machines with a compiled mmcv. Each module corrects
+one upstream behaviour, says when it can be removed, and is idempotent;
+:func:`apply_all` applies them and ``import cim_mm`` calls it.
+
+* :mod:`.checkpoint_loading` - mmengine's local checkpoint reads go through
+  :mod:`cim_mm.checkpoint` (torch >= 2.6 refuses runner checkpoints).
+* :mod:`.distributed_without_gpu` - ``--launcher pytorch`` without a GPU.
+* :mod:`.mmcv_ext_stand_in` - ``import mmseg.models`` with mmcv-lite.
+* :mod:`.config_scope` - ``_base_ = ['cim_mm::...']`` inheritance.
+* :mod:`.distributed_teardown` - destroy the process groups before exit
+  (called by ``tools/train.py`` and ``tools/test.py``).
+* :mod:`.model_hub` - the private ``ModelHub`` parts the model zoo uses.
+* :mod:`.patching` - the replace-once helper the patches share.
+"""
+from cim_mm.checkpoint.loading import (UntrustedCheckpointError,
+                                       trusted_checkpoints)
+from .checkpoint_loading import patch_checkpoint_loading
+from .config_scope import register_config_scope
+from .distributed_teardown import shutdown_distributed
+from .distributed_without_gpu import patch_distributed_without_gpu
+from .mmcv_ext_stand_in import install_mmcv_ext_stand_in
+
+__all__ = [
+    'UntrustedCheckpointError', 'trusted_checkpoints',
+    'patch_checkpoint_loading', 'patch_distributed_without_gpu',
+    'install_mmcv_ext_stand_in', 'register_config_scope',
+    'shutdown_distributed', 'apply_all'
+]
+
+
+def apply_all():
+    """Apply every adaptation (idempotent); called by ``import cim_mm``."""
+    patch_checkpoint_loading()
+    patch_distributed_without_gpu()
+    install_mmcv_ext_stand_in()
+    register_config_scope()
+
+
+apply_all()
