@@ -54,8 +54,10 @@ def main():
         warmup.end = max(1, min(warmup.end, args.iters // 10))
         cosine.begin, cosine.end = warmup.end, args.iters
         cosine.T_max = max(args.iters - warmup.end, 1)
-    # Evaluate once, after training, below.
+    # Evaluate once, after training, below (the training loop would also
+    # validate at its last iteration: the same figures logged twice).
     cfg.train_cfg.val_interval = cfg.train_cfg.max_iters + 1
+    cfg.train_cfg.val_begin = cfg.train_cfg.max_iters + 1
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
 

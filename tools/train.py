@@ -2,8 +2,8 @@
 
 Examples::
 
-    python tools/train.py configs/cim/<config>.py
-    bash tools/dist_train.sh configs/cim/<config>.py 8 --amp
+    python tools/train.py configs/cim_vitb_300e.py
+    bash tools/dist_train.sh configs/cim_vitb_300e.py 8
     python tools/train.py CONFIG --resume                 # latest in work_dir
     python tools/train.py CONFIG --cfg-options train_cfg.max_iters=10
 """

@@ -22,6 +22,11 @@ class TargetEMAHook(Hook):
     live in the model's state dict and ``m`` is a function of the iteration,
     so a resumed run continues exactly.
 
+    Not mmpretrain's ``CosineEMA``: it wraps the encoder as an averaged model
+    (keys ``target_backbone.module.*`` plus ``steps``, which would break every
+    CIM checkpoint and the converter's ``target_backbone.*``), and its
+    ``momentum`` is the weight of the online parameters (``1 - m`` here).
+
     Args:
         momentum (float): Momentum at the start of training. Defaults to 0.99.
         end_momentum (float): Momentum at the end of training. Defaults to 1.0.
