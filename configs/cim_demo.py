@@ -31,7 +31,7 @@ model = dict(
               out_size=context_size))
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadCheckedImage'),
     dict(
         type='CorrelationalPairParams',  # pixels on the GPU if there is one
         context_size=context_size,
@@ -75,6 +75,12 @@ val_dataloader = dict(
         with_label=False,
         pipeline=val_pipeline))
 val_evaluator = dict(type='CorrelationIoU')
+# Two fixed training pairs with the predictions every 200 iterations, under
+# work_dir/<timestamp>/vis_data/vis_image/ (README, "Your own images").
+custom_hooks = [
+    *_base_.custom_hooks,
+    dict(type='CorrelationMapVisualizationHook', interval=200),
+]
 val_cfg = dict()
 test_dataloader = val_dataloader
 test_evaluator = val_evaluator

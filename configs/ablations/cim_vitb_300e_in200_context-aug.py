@@ -7,7 +7,7 @@ _base_ = ['../cim_vitb_300e_in200.py']
 
 train_dataloader = dict(
     dataset=dict(pipeline=[
-        dict(type='LoadImageFromFile'),
+        dict(type='LoadCheckedImage'),
         dict(
             type='CorrelationalCrop',
             context_transforms=_base_.exemplar_augmentation),

@@ -1,11 +1,13 @@
 from .correlational_crop import DEFAULT_EXEMPLAR_TRANSFORMS, CorrelationalCrop
 from .correlational_pair_params import CorrelationalPairParams
 from .formatting import PackCIMInputs
+from .loading import LoadCheckedImage, UnusableImageError
 from .photometric import FastColorJitter, FastGaussianBlur
 from .photometric_params import PhotometricParamRecorder
 
 __all__ = [
     'CorrelationalCrop', 'CorrelationalPairParams',
     'DEFAULT_EXEMPLAR_TRANSFORMS', 'FastColorJitter', 'FastGaussianBlur',
-    'PackCIMInputs', 'PhotometricParamRecorder'
+    'LoadCheckedImage', 'PackCIMInputs', 'PhotometricParamRecorder',
+    'UnusableImageError'
 ]

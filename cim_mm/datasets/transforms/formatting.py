@@ -26,7 +26,9 @@ class PackCIMInputs(PackInputs):
       ``algorithm_keys`` as tensors in its data fields (``corr_maps``: K x m
       x m uint8, ``exemplar_corners``: K x 4 x 2 float32,
       ``exemplar_flipped``: K bool, ``exemplar_photometric``: K x P
-      float32) and the ``meta_keys`` as metainfo.
+      float32) and the ``meta_keys`` as metainfo, plus ``skipped_images``
+      (the files ``LoadCheckedImage`` skipped before this sample) whatever
+      the ``meta_keys``, for ``SkippedImagesHook``.
 
     Args:
         algorithm_keys (Sequence[str]): Keys stored as tensors in the data
@@ -63,6 +65,9 @@ class PackCIMInputs(PackInputs):
         else:
             packed['inputs'] = self.format_input(
                 [results['context'], *results['exemplars']])
+        if 'skipped_images' in results:
+            packed['data_samples'].set_metainfo(
+                dict(skipped_images=results['skipped_images']))
         return packed
 
     def __repr__(self) -> str:

@@ -37,9 +37,7 @@ class CIMDataPreprocessor(SelfSupDataPreprocessor):
     """
 
     def forward(self, data: dict, training: bool = False) -> dict:
-        if len(data['inputs']) == 1 and data['data_samples']:
-            data = self._synthesise(self.cast_data(data))
-        data = super().forward(data, training)
+        data = super().forward(self.build_pairs(data), training)
         samples = data['data_samples']
         missing = [s for s in samples or () if 'corr_maps' not in s]
         if missing:
@@ -49,6 +47,14 @@ class CIMDataPreprocessor(SelfSupDataPreprocessor):
             for sample, sample_maps in zip(missing, maps):
                 sample.set_data(dict(corr_maps=sample_maps))
         return data
+
+    def build_pairs(self, data: dict) -> dict:
+        """A packed batch on the device with its pair pixels (BGR, not
+        normalised): ``[search]`` batches are synthesised, ``[context,
+        exemplars]`` batches are returned as they are."""
+        if len(data['inputs']) == 1 and data['data_samples']:
+            return self._synthesise(self.cast_data(data))
+        return self.cast_data(data)
 
     @staticmethod
     def _synthesise(data: dict) -> dict:

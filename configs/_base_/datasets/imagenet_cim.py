@@ -29,7 +29,10 @@ exemplar_augmentation = [
 ]
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    # Undecodable, truncated or too small files are skipped and logged by
+    # name (on_bad_image='raise' stops at the first); SkippedImagesHook
+    # counts them and stops a run that skips more than 10% of its files.
+    dict(type='LoadCheckedImage', min_size=32),
     # Draws the pair in the worker; its pixels (context, exemplars and their
     # augmentation, maps) are built on the GPU by CIMDataPreprocessor, or in
     # the worker without a GPU (pixels='auto'; see CorrelationalPairParams).

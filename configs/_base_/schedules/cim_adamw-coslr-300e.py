@@ -29,5 +29,10 @@ train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=300)
 # `--auto-scale-lr` rescales lr linearly to the real total batch size.
 auto_scale_lr = dict(base_batch_size=4096, enable=False)
 
-# The target encoder's momentum rises 0.99 -> 1.0 on a cosine over training.
-custom_hooks = [dict(type='TargetEMAHook', momentum=0.99, end_momentum=1.0)]
+# The target encoder's momentum rises 0.99 -> 1.0 on a cosine over training;
+# the images LoadCheckedImage skipped are counted in the log (the run stops
+# when more than 10% of the distinct files tried, at least 20, are skipped).
+custom_hooks = [
+    dict(type='TargetEMAHook', momentum=0.99, end_momentum=1.0),
+    dict(type='SkippedImagesHook', max_skipped_fraction=0.1, min_files=20),
+]
