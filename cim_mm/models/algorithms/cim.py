@@ -7,6 +7,8 @@ from mmpretrain.models.selfsup import BaseSelfSupervisor
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
+from ..heads.tracker_head import TrackerHead
+
 
 @MODELS.register_module()
 class CIM(BaseSelfSupervisor):
@@ -21,6 +23,11 @@ class CIM(BaseSelfSupervisor):
     correlation map over its context and the head scores it against the
     true map. ``update_target`` is called after every optimizer step by
     ``TargetEMAHook``.
+
+    With a :class:`TrackerHead` (the trackers of Table 4: e.g.
+    ``SiameseCorrelation`` + ``SiamFCHead``), the neck's output and the data
+    samples go to the head as they are: it derives its targets from the
+    samples' ``exemplar_corners`` and returns its own losses and maps.
 
     Args:
         backbone (dict): Config of the online backbone.
@@ -143,8 +150,8 @@ class CIM(BaseSelfSupervisor):
         return context_feats, exemplar_feats
 
     def _predict_logits(self, inputs: List[torch.Tensor]) -> torch.Tensor:
-        """[context (B, 3, m, m), K x exemplar (B, 3, n, n)] -> logits
-        (B, K, out, out)."""
+        """[context (B, 3, m, m), K x exemplar (B, 3, n, n)] -> the neck's
+        output (``CorrelationDecoder``: logits (B, K, out, out))."""
         context, exemplars = inputs[0], inputs[1:]
         num_exemplars = len(exemplars)
         # K x (B, 3, n, n) -> (B*K, 3, n, n), sample-major
@@ -163,8 +170,11 @@ class CIM(BaseSelfSupervisor):
                 ``corr_maps`` (K, m, m) in {0, 1}.
 
         Returns:
-            Dict[str, torch.Tensor]: ``dict(loss=...)``.
+            Dict[str, torch.Tensor]: ``dict(loss=...)``, or a
+            :class:`TrackerHead`'s losses.
         """
+        if isinstance(self.head, TrackerHead):
+            return self.head.loss(self._predict_logits(inputs), data_samples)
         if any('corr_maps' not in sample for sample in data_samples):
             raise KeyError(
                 'CIM.loss: the data samples carry no corr_maps. Use '
@@ -180,8 +190,13 @@ class CIM(BaseSelfSupervisor):
     def predict(self, inputs: List[torch.Tensor],
                 data_samples: List[DataSample]) -> List[DataSample]:
         """Add ``pred_corr_maps`` (K, m, m) sigmoid probabilities to each of
-        the B data samples and return them."""
-        probs = self._predict_logits(inputs).sigmoid()
+        the B data samples and return them (a :class:`TrackerHead` gives its
+        own maps)."""
+        outputs = self._predict_logits(inputs)
+        if isinstance(self.head, TrackerHead):
+            probs = self.head.predict(outputs, data_samples)
+        else:
+            probs = outputs.sigmoid()
         for sample, prob in zip(data_samples, probs):
             sample.set_data(dict(pred_corr_maps=prob))
         return data_samples
