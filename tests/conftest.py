@@ -140,3 +140,36 @@ def draw():
         return out
 
     return run
+
+
+@pytest.fixture(scope='session')
+def tiny_cim_run(demo_data_root, tmp_path_factory):
+    """(config file written by the runner, iter_2.pth) of 2 CIM steps of
+    the demo's model with 2 layers (96 px contexts, 48 px exemplars): a real
+    runner checkpoint, trained once per test session."""
+    from mmengine.runner import Runner
+    work_dir = tmp_path_factory.mktemp('tiny_cim_run')
+    cfg = Config.fromfile(DEMO_CONFIG)
+    cfg.merge_from_dict(tiny_demo_cfg_options(demo_data_root, max_iters=2))
+    cfg.merge_from_dict({
+        'val_cfg': None, 'val_dataloader': None, 'val_evaluator': None,
+        'test_cfg': None, 'test_dataloader': None, 'test_evaluator': None
+    })
+    cfg.work_dir = str(work_dir)
+    cfg.experiment_name = work_dir.name
+    Runner.from_cfg(cfg).train()
+    return str(work_dir / 'cim_demo.py'), str(work_dir / 'iter_2.pth')
+
+
+@pytest.fixture(scope='session')
+def nonsquare_photos(tmp_path_factory):
+    """Two real, non-square photos as PNG: coffee 600x400, chelsea
+    451x300."""
+    import cv2
+    import skimage.data
+    root = tmp_path_factory.mktemp('nonsquare_photos')
+    paths = {}
+    for name in ('coffee', 'chelsea'):
+        paths[name] = str(root / f'{name}.png')
+        cv2.imwrite(paths[name], getattr(skimage.data, name)()[..., ::-1])
+    return paths

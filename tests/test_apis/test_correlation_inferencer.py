@@ -5,17 +5,14 @@ checkpoint; the inferencer must localise a box of an image and another
 image on it, with the map at the image's size, the model's own data
 preprocessing, and errors that name what is wrong with a checkpoint or a box.
 """
-import importlib.util
 import json
 import os.path as osp
 
 import cv2
 import numpy as np
 import pytest
-import skimage.data
 import torch
 from mmengine.config import Config
-from mmengine.runner import Runner
 
 import cim_mm  # noqa: F401
 from cim_mm.apis import (CheckpointMismatchError, CorrelationInferencer,
@@ -29,47 +26,9 @@ DEMO_CONFIG = osp.join(REPO, 'configs', 'cim_demo.py')
 TINY = {'model.backbone.arch.num_layers': 2}
 
 
-def _tiny_demo_cfg_options(*args, **kwargs):
-    """tests/conftest.py's helper, for a module-scoped fixture."""
-    spec = importlib.util.spec_from_file_location(
-        'cim_tests_root_conftest', osp.join(REPO, 'tests', 'conftest.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.tiny_demo_cfg_options(*args, **kwargs)
-
-
 @pytest.fixture(scope='module')
-def cim_run(demo_data_root, tmp_path_factory):
-    """(config file, iter_2.pth) of 2 CIM steps of the demo's ViT (2
-    layers, 96 px contexts, 48 px exemplars)."""
-    work_dir = tmp_path_factory.mktemp('cim_infer')
-    cfg = Config.fromfile(DEMO_CONFIG)
-    cfg.merge_from_dict(_tiny_demo_cfg_options(demo_data_root, max_iters=2))
-    cfg.merge_from_dict({
-        'val_cfg': None, 'val_dataloader': None, 'val_evaluator': None,
-        'test_cfg': None, 'test_dataloader': None, 'test_evaluator': None
-    })
-    cfg.work_dir = str(work_dir)
-    cfg.experiment_name = work_dir.name
-    Runner.from_cfg(cfg).train()
-    return str(work_dir / 'cim_demo.py'), str(work_dir / 'iter_2.pth')
-
-
-@pytest.fixture(scope='module')
-def photos(tmp_path_factory):
-    """Two real, non-square photos as PNG: coffee 600x400, chelsea
-    451x300."""
-    root = tmp_path_factory.mktemp('photos')
-    paths = {}
-    for name in ('coffee', 'chelsea'):
-        paths[name] = str(root / f'{name}.png')
-        cv2.imwrite(paths[name], getattr(skimage.data, name)()[..., ::-1])
-    return paths
-
-
-@pytest.fixture(scope='module')
-def inferencer(cim_run):
-    config, checkpoint = cim_run
+def inferencer(tiny_cim_run):
+    config, checkpoint = tiny_cim_run
     return CorrelationInferencer(config, pretrained=checkpoint)
 
 
@@ -91,61 +50,75 @@ def test_sizes_come_from_the_config(inferencer):
     paper = Config.fromfile(osp.join(REPO, 'configs', 'cim_vitb_300e.py'))
     assert correlation_sizes(paper) == (160, 64)
     with pytest.raises(ValueError, match='pass context_size'):
-        correlation_sizes(Config(dict(train_dataloader=dict(
-            dataset=dict(pipeline=[dict(type='PackInputs')])))))
+        correlation_sizes(
+            Config(
+                dict(train_dataloader=dict(dataset=dict(
+                    pipeline=[dict(type='PackInputs')])))))
 
 
-def test_box_of_the_same_image(inferencer, photos, tmp_path):
-    result, = inferencer(photos['coffee'], box=(100, 50, 300.5, 200),
+def test_box_of_the_same_image(inferencer, nonsquare_photos, tmp_path):
+    result, = inferencer(nonsquare_photos['coffee'],
+                         box=(100, 50, 300.5, 200),
                          out_dir=str(tmp_path))
     _check_result(result, 400, 600)
     assert result['query_box'] == [100, 50, 301, 200]
-    assert result['image'] == photos['coffee'] and result['exemplar'] is None
+    assert result['image'] == nonsquare_photos['coffee'] and result[
+        'exemplar'] is None
     saved = cv2.imread(result['map'], cv2.IMREAD_UNCHANGED)
     assert saved.dtype == np.uint8 and saved.shape == (400, 600)
     np.testing.assert_array_equal(
-        saved, np.round(result['pred_map'] * 255).astype(np.uint8))
+        saved,
+        np.round(result['pred_map'] * 255).astype(np.uint8))
     overlay = cv2.imread(result['overlay'])
     assert overlay.shape[0] == 400 and overlay.shape[1] > 600
 
 
-def test_another_image_and_batches(inferencer, photos, tmp_path):
-    queries = [dict(image=photos['coffee'], exemplar=photos['chelsea']),
-               dict(image=photos['chelsea'], box=[10, 20, 200, 150])]
+def test_another_image_and_batches(inferencer, nonsquare_photos, tmp_path):
+    queries = [
+        dict(image=nonsquare_photos['coffee'],
+             exemplar=nonsquare_photos['chelsea']),
+        dict(image=nonsquare_photos['chelsea'], box=[10, 20, 200, 150])
+    ]
     one_by_one = [inferencer(q)[0] for q in queries]
-    batched = inferencer(queries, batch_size=2, threshold=0.4,
+    batched = inferencer(queries,
+                         batch_size=2,
+                         threshold=0.4,
                          out_dir=str(tmp_path))
-    for single, result, (h, w) in zip(one_by_one, batched,
-                                      [(400, 600), (300, 451)]):
+    for single, result, (h, w) in zip(one_by_one, batched, [(400, 600),
+                                                            (300, 451)]):
         _check_result(result, h, w)
         assert result['threshold'] == 0.4 and osp.isfile(result['overlay'])
-        np.testing.assert_allclose(result['pred_map'], single['pred_map'],
+        np.testing.assert_allclose(result['pred_map'],
+                                   single['pred_map'],
                                    atol=1e-5)
-    assert batched[0]['exemplar'] == photos['chelsea']
+    assert batched[0]['exemplar'] == nonsquare_photos['chelsea']
     assert osp.basename(batched[0]['map']) == 'coffee_exemplar_chelsea_map.png'
 
 
-def test_arrays_as_inputs(inferencer, photos, tmp_path):
+def test_arrays_as_inputs(inferencer, nonsquare_photos, tmp_path):
     """BGR arrays (mmcv's convention), grayscale converted."""
-    image = cv2.imread(photos['chelsea'])
-    gray = cv2.cvtColor(cv2.imread(photos['coffee']), cv2.COLOR_BGR2GRAY)
+    image = cv2.imread(nonsquare_photos['chelsea'])
+    gray = cv2.cvtColor(cv2.imread(nonsquare_photos['coffee']),
+                        cv2.COLOR_BGR2GRAY)
     result, = inferencer(dict(image=image, exemplar=gray),
                          out_dir=str(tmp_path))
     _check_result(result, 300, 451)
     assert result['image'] is None and result['exemplar'] is None
     assert osp.basename(result['map']) == 'image0_exemplar_0_map.png'
-    from_array, = inferencer(image, exemplar=cv2.imread(photos['coffee']))
-    from_file, = inferencer(photos['chelsea'], exemplar=photos['coffee'])
+    from_array, = inferencer(image,
+                             exemplar=cv2.imread(nonsquare_photos['coffee']))
+    from_file, = inferencer(nonsquare_photos['chelsea'],
+                            exemplar=nonsquare_photos['coffee'])
     np.testing.assert_array_equal(from_array['pred_map'],
                                   from_file['pred_map'])
 
 
 def test_inputs_normalised_as_the_data_preprocessor_does(
-        inferencer, photos):
+        inferencer, nonsquare_photos):
     """The same map from hand-made inputs: whole image resized (INTER_AREA)
     to 96 x 96, box pixels to 48 x 48, RGB, the config's mean/std."""
-    result, = inferencer(photos['coffee'], box=(100, 50, 300, 200))
-    image = cv2.imread(photos['coffee'])
+    result, = inferencer(nonsquare_photos['coffee'], box=(100, 50, 300, 200))
+    image = cv2.imread(nonsquare_photos['coffee'])
     context = cv2.resize(image, (96, 96), interpolation=cv2.INTER_AREA)
     exemplar = cv2.resize(image[50:200, 100:300], (48, 48),
                           interpolation=cv2.INTER_AREA)
@@ -165,19 +138,24 @@ def test_inputs_normalised_as_the_data_preprocessor_does(
     np.testing.assert_allclose(result['pred_map'], expected, atol=1e-5)
 
 
-def test_model_zoo_name_with_a_local_checkpoint(cim_run, photos):
+def test_model_zoo_name_with_a_local_checkpoint(tiny_cim_run,
+                                                nonsquare_photos):
     """The ViT-B entry shrunk to the trained model by overrides; sizes from
     its config (160/64), the hub's own config left untouched."""
-    _, checkpoint = cim_run
+    _, checkpoint = tiny_cim_run
     name = 'cim_vit-base-p16_8xb512-amp-coslr-300e_in1k'
     assert name in CorrelationInferencer.list_models('*vit-base*')
     tiny = CorrelationInferencer(
-        name, pretrained=checkpoint,
-        backbone=dict(arch=dict(_delete_=True, embed_dims=128, num_layers=2,
-                                num_heads=4, feedforward_channels=512)),
+        name,
+        pretrained=checkpoint,
+        backbone=dict(arch=dict(_delete_=True,
+                                embed_dims=128,
+                                num_layers=2,
+                                num_heads=4,
+                                feedforward_channels=512)),
         neck=dict(in_channels=128, embed_dim=128, num_heads=4, out_size=96))
     assert (tiny.context_size, tiny.exemplar_size) == (160, 64)
-    result, = tiny(photos['chelsea'], box=(0, 0, 100, 100))
+    result, = tiny(nonsquare_photos['chelsea'], box=(0, 0, 100, 100))
     _check_result(result, 300, 451)
     from mmpretrain.apis import ModelHub
     assert ModelHub.get(name).config.model.neck.in_channels == 768
@@ -191,11 +169,13 @@ def _save(tmp_path, name, state):
     return path
 
 
-def test_wrong_checkpoints_name_the_missing_prefixes(cim_run, tmp_path):
-    config, checkpoint = cim_run
+def test_wrong_checkpoints_name_the_missing_prefixes(tiny_cim_run, tmp_path):
+    config, checkpoint = tiny_cim_run
     state = read_checkpoint(checkpoint)['state_dict']
-    backbone = {k[9:]: v for k, v in state.items()
-                if k.startswith('backbone.')}
+    backbone = {
+        k[9:]: v
+        for k, v in state.items() if k.startswith('backbone.')
+    }
     converted = _save(tmp_path, 'converted.pth', backbone)
     with pytest.raises(CheckpointMismatchError) as err:
         CorrelationInferencer(config, pretrained=converted)
@@ -205,8 +185,10 @@ def test_wrong_checkpoints_name_the_missing_prefixes(cim_run, tmp_path):
     assert 'patch_embed.*' in message and converted in message
 
     classifier = {f'backbone.{k}': v for k, v in backbone.items()}
-    classifier.update({'head.fc.weight': torch.zeros(10, 128),
-                       'head.fc.bias': torch.zeros(10)})
+    classifier.update({
+        'head.fc.weight': torch.zeros(10, 128),
+        'head.fc.bias': torch.zeros(10)
+    })
     path = _save(tmp_path, 'classifier.pth', dict(state_dict=classifier))
     with pytest.raises(CheckpointMismatchError,
                        match=r"has no 'neck.\*', 'target_backbone.\*' keys: "
@@ -220,9 +202,9 @@ def test_wrong_checkpoints_name_the_missing_prefixes(cim_run, tmp_path):
         CorrelationInferencer(config, pretrained=missing)
 
 
-def test_checkpoint_of_another_architecture_fails_strictly(cim_run):
+def test_checkpoint_of_another_architecture_fails_strictly(tiny_cim_run):
     """The demo config has 4 layers; the checkpoint 2."""
-    _, checkpoint = cim_run
+    _, checkpoint = tiny_cim_run
     with pytest.raises(CheckpointMismatchError,
                        match=r'strict loading\): missing .*layers\.2\.'):
         CorrelationInferencer(DEMO_CONFIG, pretrained=checkpoint)
@@ -230,8 +212,7 @@ def test_checkpoint_of_another_architecture_fails_strictly(cim_run):
 
 def test_not_a_cim_config():
     with pytest.raises(TypeError, match="model.type='CIM'"):
-        CorrelationInferencer(osp.join(REPO, 'tests', 'data',
-                                       'toy_config.py'))
+        CorrelationInferencer(osp.join(REPO, 'tests', 'data', 'toy_config.py'))
 
 
 @pytest.mark.parametrize('box,match', [
@@ -242,21 +223,23 @@ def test_not_a_cim_config():
     ((0, 0, float('nan'), 5), '4 finite numbers'),
     ((0, 0, 5), '4 finite numbers'),
 ])
-def test_bad_boxes(inferencer, photos, box, match):
+def test_bad_boxes(inferencer, nonsquare_photos, box, match):
     with pytest.raises(ValueError, match=match) as err:
-        inferencer(photos['coffee'], box=box)
+        inferencer(nonsquare_photos['coffee'], box=box)
     if 'inside' in match:
-        assert photos['coffee'] in str(err.value)
+        assert nonsquare_photos['coffee'] in str(err.value)
 
 
-def test_bad_queries(inferencer, photos):
+def test_bad_queries(inferencer, nonsquare_photos):
     with pytest.raises(ValueError, match='not both'):
-        inferencer(photos['coffee'], box=(0, 0, 5, 5),
-                   exemplar=photos['chelsea'])
+        inferencer(nonsquare_photos['coffee'],
+                   box=(0, 0, 5, 5),
+                   exemplar=nonsquare_photos['chelsea'])
     with pytest.raises(ValueError, match='exactly one of box'):
-        inferencer(photos['coffee'])
+        inferencer(nonsquare_photos['coffee'])
     with pytest.raises(FileNotFoundError, match='exemplar image not found'):
-        inferencer(photos['coffee'], exemplar=photos['coffee'] + '.missing')
+        inferencer(nonsquare_photos['coffee'],
+                   exemplar=nonsquare_photos['coffee'] + '.missing')
 
 
 # ---------------------------------------------------------------------------

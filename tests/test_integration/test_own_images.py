@@ -2,6 +2,7 @@
 tools/train.py: unusual images converted, unusable ones skipped and named,
 a checkpoint at the end; too many unusable files stop the run clearly."""
 import glob
+import json
 import os.path as osp
 import subprocess
 import sys
@@ -105,6 +106,24 @@ def test_folder_config_trains_on_a_messy_folder_naming_bad_files(
     image = cv2.imread(osp.join(glob.glob(osp.join(
         work_dir, '*', 'vis_data', 'vis_image'))[0], drawn[0]))
     assert image.shape == (2 * 2 * (160 + 2) - 2, 3 * 160 + 4, 3)
+
+    # Then ask the trained model where a box of one of the photos is.
+    photo = messy_folder / 'holiday' / 'IMG_0001.JPG'
+    out_dir = tmp_path / 'inferred'
+    inferred = subprocess.run(
+        [sys.executable, osp.join(REPO, 'tools', 'infer_correlation.py'),
+         str(tmp_path / 'tiny_folder.py'), str(work_dir / 'iter_4.pth'),
+         str(photo), '--box', '10', '20', '60', '70', '--out-dir',
+         str(out_dir)], cwd=REPO, capture_output=True, text=True,
+        timeout=600)
+    assert inferred.returncode == 0, inferred.stderr[-3000:]
+    lines = inferred.stdout.strip().splitlines()
+    assert len(lines) == 1
+    answer = json.loads(lines[0])
+    assert {'box', 'score', 'map', 'overlay'} <= answer.keys()
+    assert osp.isfile(answer['overlay']) and osp.isfile(answer['map'])
+    assert cv2.imread(answer['map']).shape[:2] == cv2.imread(
+        str(photo)).shape[:2]
 
 
 def test_a_folder_of_mostly_bad_files_stops_with_a_clear_error(

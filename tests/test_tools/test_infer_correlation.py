@@ -1,7 +1,6 @@
 """tools/infer_correlation.py end to end on a real (tiny) CIM checkpoint:
 one JSON line per query on stdout, the map and overlay PNGs, and errors
 without tracebacks that name the problem."""
-import importlib.util
 import json
 import os.path as osp
 import subprocess
@@ -9,10 +8,7 @@ import sys
 
 import cv2
 import pytest
-import skimage.data
 import torch
-from mmengine.config import Config
-from mmengine.runner import Runner
 
 import cim_mm  # noqa: F401
 from cim_mm.checkpoint import read_checkpoint
@@ -20,59 +16,28 @@ from cim_mm.checkpoint import read_checkpoint
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(REPO, 'tools', 'infer_correlation.py')
 DEMO_CONFIG = osp.join(REPO, 'configs', 'cim_demo.py')
-KEYS = {'image', 'query_box', 'exemplar', 'box', 'score', 'area', 'peak',
-        'threshold', 'map', 'overlay'}
-
-
-def _tiny_demo_cfg_options(*args, **kwargs):
-    """tests/conftest.py's helper, for a module-scoped fixture."""
-    spec = importlib.util.spec_from_file_location(
-        'cim_tests_root_conftest', osp.join(REPO, 'tests', 'conftest.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.tiny_demo_cfg_options(*args, **kwargs)
-
-
-@pytest.fixture(scope='module')
-def cim_run(demo_data_root, tmp_path_factory):
-    """(config file written by the runner, iter_2.pth) of a 2-layer demo
-    ViT after 2 CIM steps."""
-    work_dir = tmp_path_factory.mktemp('cim_infer_cli')
-    cfg = Config.fromfile(DEMO_CONFIG)
-    cfg.merge_from_dict(_tiny_demo_cfg_options(demo_data_root, max_iters=2))
-    cfg.merge_from_dict({
-        'val_cfg': None, 'val_dataloader': None, 'val_evaluator': None,
-        'test_cfg': None, 'test_dataloader': None, 'test_evaluator': None
-    })
-    cfg.work_dir = str(work_dir)
-    cfg.experiment_name = work_dir.name
-    Runner.from_cfg(cfg).train()
-    return str(work_dir / 'cim_demo.py'), str(work_dir / 'iter_2.pth')
-
-
-@pytest.fixture(scope='module')
-def photos(tmp_path_factory):
-    root = tmp_path_factory.mktemp('cli_photos')
-    paths = {}
-    for name in ('coffee', 'chelsea'):  # 600 x 400, 451 x 300
-        paths[name] = str(root / f'{name}.png')
-        cv2.imwrite(paths[name], getattr(skimage.data, name)()[..., ::-1])
-    return paths
+KEYS = {
+    'image', 'query_box', 'exemplar', 'box', 'score', 'area', 'peak',
+    'threshold', 'map', 'overlay'
+}
 
 
 def run_tool(*args):
     return subprocess.run([sys.executable, TOOL, *map(str, args)],
-                          capture_output=True, text=True, cwd=REPO,
+                          capture_output=True,
+                          text=True,
+                          cwd=REPO,
                           timeout=600)
 
 
 def test_box_query_prints_one_json_line_and_writes_the_pngs(
-        cim_run, photos, tmp_path):
+        tiny_cim_run, nonsquare_photos, tmp_path):
     """The repository's demo config with the run's --cfg-options."""
-    _, checkpoint = cim_run
-    out = run_tool(DEMO_CONFIG, checkpoint, photos['coffee'], '--box', 100,
-                   50, 300, 200, '--out-dir', tmp_path, '--device', 'cpu',
-                   '--cfg-options', 'model.backbone.arch.num_layers=2')
+    _, checkpoint = tiny_cim_run
+    out = run_tool(DEMO_CONFIG, checkpoint, nonsquare_photos['coffee'],
+                   '--box', 100, 50, 300, 200, '--out-dir', tmp_path,
+                   '--device', 'cpu', '--cfg-options',
+                   'model.backbone.arch.num_layers=2')
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert len(lines) == 1, out.stdout
@@ -88,20 +53,21 @@ def test_box_query_prints_one_json_line_and_writes_the_pngs(
         assert 0.5 < result['score'] <= 1
     for key in ('map', 'overlay'):
         assert osp.dirname(result[key]) == str(tmp_path)
-    assert cv2.imread(result['map'], cv2.IMREAD_UNCHANGED).shape == (400,
-                                                                     600)
+    assert cv2.imread(result['map'], cv2.IMREAD_UNCHANGED).shape == (400, 600)
     assert cv2.imread(result['overlay']).shape[0] == 400
 
 
-def test_exemplar_queries_give_a_line_each(cim_run, photos, tmp_path):
-    config, checkpoint = cim_run
-    out = run_tool(config, checkpoint, photos['chelsea'], '--exemplar',
-                   photos['coffee'], '--exemplar', photos['chelsea'],
-                   '--threshold', 0.3, '--out-dir', tmp_path)
+def test_exemplar_queries_give_a_line_each(tiny_cim_run, nonsquare_photos,
+                                           tmp_path):
+    config, checkpoint = tiny_cim_run
+    out = run_tool(config, checkpoint, nonsquare_photos['chelsea'],
+                   '--exemplar', nonsquare_photos['coffee'], '--exemplar',
+                   nonsquare_photos['chelsea'], '--threshold', 0.3,
+                   '--out-dir', tmp_path)
     assert out.returncode == 0, out.stderr
     results = [json.loads(line) for line in out.stdout.splitlines()]
-    assert [r['exemplar'] for r in results] == [photos['coffee'],
-                                                photos['chelsea']]
+    assert [r['exemplar'] for r in results
+            ] == [nonsquare_photos['coffee'], nonsquare_photos['chelsea']]
     for result in results:
         assert result['threshold'] == 0.3 and osp.isfile(result['overlay'])
         assert cv2.imread(result['map'],
@@ -112,35 +78,40 @@ def test_exemplar_queries_give_a_line_each(cim_run, photos, tmp_path):
     ((500, 300, 650, 350), 'is not inside the image (600 x 400 pixels)'),
     ((100, 50, 100, 200), 'is empty'),
 ])
-def test_bad_box_is_a_clear_error(cim_run, photos, tmp_path, box, message):
-    config, checkpoint = cim_run
-    out = run_tool(config, checkpoint, photos['coffee'], '--box', *box,
-                   '--out-dir', tmp_path)
+def test_bad_box_is_a_clear_error(tiny_cim_run, nonsquare_photos, tmp_path,
+                                  box, message):
+    config, checkpoint = tiny_cim_run
+    out = run_tool(config, checkpoint, nonsquare_photos['coffee'], '--box',
+                   *box, '--out-dir', tmp_path)
     assert out.returncode == 1 and out.stdout == ''
     assert message in out.stderr and 'Traceback' not in out.stderr
 
 
-def test_wrong_or_missing_checkpoint(cim_run, photos, tmp_path):
-    config, checkpoint = cim_run
+def test_wrong_or_missing_checkpoint(tiny_cim_run, nonsquare_photos, tmp_path):
+    config, checkpoint = tiny_cim_run
     state = read_checkpoint(checkpoint)['state_dict']
     converted = str(tmp_path / 'backbone.pth')
-    torch.save({k[9:]: v for k, v in state.items()
-                if k.startswith('backbone.')}, converted)
-    out = run_tool(config, converted, photos['coffee'], '--box', 0, 0, 50,
-                   50, '--out-dir', tmp_path)
+    torch.save(
+        {
+            k[9:]: v
+            for k, v in state.items() if k.startswith('backbone.')
+        }, converted)
+    out = run_tool(config, converted, nonsquare_photos['coffee'], '--box', 0,
+                   0, 50, 50, '--out-dir', tmp_path)
     assert out.returncode == 1 and 'Traceback' not in out.stderr
     assert (f"checkpoint {converted} has no 'backbone.*', 'neck.*', "
             "'target_backbone.*' keys: it is not a CIM pre-training "
             'checkpoint') in out.stderr
 
     missing = str(tmp_path / 'iter_9.pth')
-    out = run_tool(config, missing, photos['coffee'], '--box', 0, 0, 50, 50)
+    out = run_tool(config, missing, nonsquare_photos['coffee'], '--box', 0, 0,
+                   50, 50)
     assert out.returncode == 1
     assert f'Checkpoint file not found: {missing}' in out.stderr
 
 
-def test_box_and_exemplar_exclude_each_other(cim_run, photos):
-    config, checkpoint = cim_run
-    out = run_tool(config, checkpoint, photos['coffee'], '--box', 0, 0, 5,
-                   5, '--exemplar', photos['chelsea'])
+def test_box_and_exemplar_exclude_each_other(tiny_cim_run, nonsquare_photos):
+    config, checkpoint = tiny_cim_run
+    out = run_tool(config, checkpoint, nonsquare_photos['coffee'], '--box', 0,
+                   0, 5, 5, '--exemplar', nonsquare_photos['chelsea'])
     assert out.returncode == 2 and 'not allowed with' in out.stderr

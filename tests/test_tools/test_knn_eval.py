@@ -1,7 +1,6 @@
 """tools/analysis_tools/knn_eval.py end to end: a CIM runner checkpoint,
 random init, an mmpretrain MAE config (``mmpretrain::``), and a checkpoint
 of another backbone, on tiny folders of real photos."""
-import importlib.util
 import json
 import os.path as osp
 import subprocess
@@ -11,8 +10,6 @@ import cv2
 import pytest
 import skimage.data
 import torch
-from mmengine.config import Config
-from mmengine.runner import Runner
 from mmpretrain.models import ResNet
 
 import cim_mm  # noqa: F401
@@ -21,32 +18,6 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(REPO, 'tools', 'analysis_tools', 'knn_eval.py')
 DEMO_CONFIG = osp.join(REPO, 'configs', 'cim_demo.py')
 MAE_CONFIG = 'mmpretrain::mae/mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py'
-
-
-def _tiny_demo_cfg_options(*args, **kwargs):
-    """tests/conftest.py's helper, for a module-scoped fixture."""
-    spec = importlib.util.spec_from_file_location(
-        'cim_tests_root_conftest', osp.join(REPO, 'tests', 'conftest.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.tiny_demo_cfg_options(*args, **kwargs)
-
-
-@pytest.fixture(scope='module')
-def cim_run(demo_data_root, tmp_path_factory):
-    """(config written by the runner, iter_2.pth): 2 CIM steps of the
-    demo's ViT with 2 layers."""
-    work_dir = tmp_path_factory.mktemp('cim_knn')
-    cfg = Config.fromfile(DEMO_CONFIG)
-    cfg.merge_from_dict(_tiny_demo_cfg_options(demo_data_root, max_iters=2))
-    cfg.merge_from_dict({
-        'val_cfg': None, 'val_dataloader': None, 'val_evaluator': None,
-        'test_cfg': None, 'test_dataloader': None, 'test_evaluator': None
-    })
-    cfg.work_dir = str(work_dir)
-    cfg.experiment_name = work_dir.name
-    Runner.from_cfg(cfg).train()
-    return str(work_dir / 'cim_demo.py'), str(work_dir / 'iter_2.pth')
 
 
 @pytest.fixture(scope='module')
@@ -66,10 +37,14 @@ def folders(tmp_path_factory):
 
 
 def run_tool(*args):
-    return subprocess.run(
-        [sys.executable, TOOL, *map(str, args), '--num-workers', '0',
-         '--batch-size', '4', '--device', 'cpu'],
-        capture_output=True, text=True, cwd=REPO, timeout=600)
+    return subprocess.run([
+        sys.executable, TOOL, *map(str, args), '--num-workers', '0',
+        '--batch-size', '4', '--device', 'cpu'
+    ],
+                          capture_output=True,
+                          text=True,
+                          cwd=REPO,
+                          timeout=600)
 
 
 def check_results(path, **expected):
@@ -83,14 +58,17 @@ def check_results(path, **expected):
     return results
 
 
-def test_cim_checkpoint_and_random_init(cim_run, folders, tmp_path):
-    config, checkpoint = cim_run
+def test_cim_checkpoint_and_random_init(tiny_cim_run, folders, tmp_path):
+    config, checkpoint = tiny_cim_run
     out = run_tool(config, checkpoint, *folders, '--input-size', 32, '--out',
                    tmp_path / 'cim.json')
     assert out.returncode == 0, out.stderr
     assert 'top-1' in out.stdout and 'top-5 100.00%' in out.stdout
-    results = check_results(tmp_path / 'cim.json', checkpoint=checkpoint,
-                            input_size=32, feature_dim=128, k=12)
+    results = check_results(tmp_path / 'cim.json',
+                            checkpoint=checkpoint,
+                            input_size=32,
+                            feature_dim=128,
+                            k=12)
     assert results['load']['missing'] == [] and results['load']['loaded'] > 0
 
     out = run_tool(DEMO_CONFIG, *folders, '--out', tmp_path / 'random.json',
@@ -98,7 +76,10 @@ def test_cim_checkpoint_and_random_init(cim_run, folders, tmp_path):
                    '--cfg-options', 'model.backbone.arch.num_layers=2')
     assert out.returncode == 0, out.stderr
     assert 'random initialisation' in out.stdout
-    check_results(tmp_path / 'random.json', checkpoint=None, load=None, k=5,
+    check_results(tmp_path / 'random.json',
+                  checkpoint=None,
+                  load=None,
+                  k=5,
                   temperature=0.1)
 
 
@@ -111,12 +92,14 @@ def test_mae_config_of_mmpretrain(folders, tmp_path):
     check_results(tmp_path / 'mae.json', input_size=32, feature_dim=192)
 
 
-def test_checkpoint_of_another_backbone_fails(cim_run, folders, tmp_path):
-    config, _ = cim_run
+def test_checkpoint_of_another_backbone_fails(tiny_cim_run, folders, tmp_path):
+    config, _ = tiny_cim_run
     resnet = tmp_path / 'resnet.pth'
-    torch.save(dict(state_dict={
-        f'backbone.{k}': v for k, v in ResNet(18).state_dict().items()}),
-        resnet)
+    torch.save(
+        dict(state_dict={
+            f'backbone.{k}': v
+            for k, v in ResNet(18).state_dict().items()
+        }), resnet)
     out = run_tool(config, resnet, *folders, '--input-size', 32)
     assert out.returncode == 1 and 'Traceback' not in out.stderr
     assert (f"checkpoint {resnet}: none of its keys is a key of the "
