@@ -81,7 +81,7 @@ class SiamFCHead(TrackerHead):
     def predict(self, scores: torch.Tensor, data_samples) -> torch.Tensor:
         """(B, K, h, w) scores -> (B, K, m, m) probabilities at the context
         pixel centres."""
-        _, context_size = self.exemplar_corners(data_samples)
+        context_size = self.context_size(data_samples)
         batch, num, size = scores.shape[0], scores.shape[1], scores.shape[-1]
         origin = centred_grid_origin(context_size, self.stride, size)
         # pixel centre -> score index (cell centres at integers) -> [-1, 1]

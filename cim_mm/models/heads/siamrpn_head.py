@@ -196,7 +196,7 @@ class SiamRPNHead(TrackerHead):
     def predict(self, response: torch.Tensor, data_samples) -> torch.Tensor:
         """(B, K, m, m) maps: 1 inside the best anchor's regressed box."""
         logits, deltas = self(response)
-        _, context_size = self.exemplar_corners(data_samples)
+        context_size = self.context_size(data_samples)
         anchors = self.anchors(response.shape[-1], context_size,
                                logits.device)
         best = logits.argmax(-1)  # (B, K)

@@ -37,23 +37,30 @@ class TrackerHead(BaseModule):
         raise NotImplementedError
 
     @classmethod
+    def context_size(cls, data_samples: List[DataSample]) -> int:
+        """The square context's side m, from the samples' ``img_shape``
+        (all ``predict`` needs: the corners are unknown at inference)."""
+        shape = data_samples[0].metainfo.get('img_shape') if (
+            data_samples) else None
+        if shape is None or shape[0] != shape[1]:
+            raise KeyError(
+                f'{cls.__name__}: the data samples need the square context '
+                'shape as metainfo img_shape (PackCIMInputs packs it), got '
+                f'{shape!r}.')
+        return int(shape[0])
+
+    @classmethod
     def exemplar_corners(
             cls, data_samples: List[DataSample]) -> Tuple[torch.Tensor, int]:
         """(B, K, 4, 2) float32 corners and the context side m."""
-        name = cls.__name__
         if not data_samples or any('exemplar_corners' not in s
                                    for s in data_samples):
             raise KeyError(
-                f'{name}: every data sample needs exemplar_corners; pack '
-                "them with dict(type='PackCIMInputs') (default "
+                f'{cls.__name__}: every data sample needs exemplar_corners; '
+                "pack them with dict(type='PackCIMInputs') (default "
                 'algorithm_keys).')
-        shape = data_samples[0].metainfo.get('img_shape')
-        if shape is None or shape[0] != shape[1]:
-            raise KeyError(
-                f'{name}: the data samples need the square context shape as '
-                f"metainfo img_shape (PackCIMInputs packs it), got {shape!r}.")
         corners = torch.stack([s.exemplar_corners for s in data_samples])
-        return corners.float(), int(shape[0])
+        return corners.float(), cls.context_size(data_samples)
 
 
 def enclosing_boxes(corners: torch.Tensor) -> torch.Tensor:

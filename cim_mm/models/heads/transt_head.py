@@ -117,7 +117,7 @@ class TransTHead(TrackerHead):
     def predict(self, fused: torch.Tensor, data_samples) -> torch.Tensor:
         """(B, K, m, m) maps: 1 inside the best token's box."""
         logits, boxes = self(fused)
-        _, context_size = self.exemplar_corners(data_samples)
+        context_size = self.context_size(data_samples)
         best = logits.flatten(2).argmax(-1)  # (B, K)
         index = best[..., None, None].expand(-1, -1, 1, 4)
         box = boxes.flatten(2, 3).gather(2, index)[:, :, 0]  # (B, K, 4)

@@ -122,6 +122,22 @@ def test_predict_gives_correlation_maps_for_the_iou_metric(name):
     assert 0 <= metric.compute_metrics(metric.results)['iou'] <= 100
 
 
+@pytest.mark.parametrize('name', sorted(TRACKERS))
+def test_predict_needs_no_exemplar_corners(name):
+    """At inference (CorrelationInferencer) the exemplar's place is unknown:
+    the samples carry the context shape only."""
+    cfg = _small(name)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    model.eval()
+    data = model.data_preprocessor(_real_batch(cfg), training=False)
+    for sample in data['data_samples']:
+        del sample.exemplar_corners
+        del sample.corr_maps
+    predictions = model(**data, mode='predict')
+    assert predictions[0].pred_corr_maps.shape == (6, 160, 160)
+
+
 def test_box_target_encloses_the_real_correlation_maps():
     """The enclosing box of each exemplar's corners holds its map and is
     tight: each side within 2 px of the outermost pixel centre (a corner of
