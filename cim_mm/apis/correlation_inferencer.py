@@ -19,7 +19,6 @@ import copy
 import os.path as osp
 import re
 import warnings
-from collections import Counter
 from collections.abc import Mapping
 from typing import Callable, List, Optional, Sequence, Tuple, Union
 
@@ -31,7 +30,8 @@ from mmengine.config import Config
 from mmpretrain.apis import BaseInferencer, ModelHub, get_model
 from mmpretrain.structures import DataSample
 
-from cim_mm.checkpoint import read_checkpoint
+from cim_mm.checkpoint import (CheckpointConversionError, describe_prefixes,
+                               read_checkpoint, source_state_dict)
 from cim_mm.compat.model_hub import registered_models
 from cim_mm.datasets.transforms import PackCIMInputs
 from cim_mm.models.algorithms import CIM
@@ -47,12 +47,6 @@ class CheckpointMismatchError(ValueError):
     """A checkpoint does not hold the weights of the config's CIM model."""
 
 
-def _describe_prefixes(keys) -> str:
-    counts = Counter(k.split('.', 1)[0] + ('.*' if '.' in k else '')
-                     for k in keys)
-    return ', '.join(f'{name} ({n})' for name, n in sorted(counts.items()))
-
-
 def load_cim_checkpoint(model: torch.nn.Module, path: str) -> None:
     """Load a CIM runner checkpoint (``iter_N.pth``, ``epoch_N.pth``) or a
     plain state dict strictly into ``model``, read weights-only by
@@ -64,15 +58,11 @@ def load_cim_checkpoint(model: torch.nn.Module, path: str) -> None:
             ``neck.*``) has no key in the checkpoint (a converted backbone,
             a classifier, another algorithm), or keys/shapes differ.
     """
-    checkpoint = read_checkpoint(path, map_location='cpu')
-    state = checkpoint
-    if isinstance(checkpoint, Mapping) and 'state_dict' in checkpoint:
-        state = checkpoint['state_dict']
-    if not isinstance(state, Mapping) or not state or not all(
-            isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointMismatchError(
-            f"checkpoint {path} holds no state dict (a mapping of names to "
-            "tensors, at the top level or under 'state_dict').")
+    try:
+        state = source_state_dict(
+            read_checkpoint(path, map_location='cpu'), path)
+    except CheckpointConversionError as err:
+        raise CheckpointMismatchError(str(err)) from None
     state = {re.sub(r'^module\.', '', k): v for k, v in state.items()}
     found = {k.split('.', 1)[0] for k in state}
     needed = dict.fromkeys(k.split('.', 1)[0] for k in model.state_dict())
@@ -84,7 +74,7 @@ def load_cim_checkpoint(model: torch.nn.Module, path: str) -> None:
                 "it does not match this config's CIM model (bootstrap?)")
         raise CheckpointMismatchError(
             f'checkpoint {path} has no {names} keys: {what} (found: '
-            f'{_describe_prefixes(state)}). Pass the runner checkpoint of '
+            f'{describe_prefixes(state)}). Pass the runner checkpoint of '
             'a CIM pre-training run (work_dirs/<config>/iter_N.pth or '
             'epoch_N.pth) with its config; a converted backbone or a '
             'fine-tuned classifier has no correlation decoder.')

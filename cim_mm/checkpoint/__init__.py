@@ -10,6 +10,7 @@
 """
 from .key_maps import (CONVERTERS, ENCODER_PREFIXES, TARGETS,
                        CheckpointConversionError, backbone_kind,
+                       describe_prefixes,
                        encoder_state_dict, expected_missing_keys,
                        mmpretrain_backbone, mmpretrain_to_mmseg,
                        mmpretrain_to_timm, resnet_depth, source_state_dict,
@@ -23,7 +24,7 @@ from .verification import (build_target_model, default_num_heads,
 
 __all__ = [
     'CONVERTERS', 'ENCODER_PREFIXES', 'TARGETS', 'CheckpointConversionError',
-    'backbone_kind', 'encoder_state_dict', 'expected_missing_keys',
+    'backbone_kind', 'describe_prefixes', 'encoder_state_dict', 'expected_missing_keys',
     'mmpretrain_backbone', 'mmpretrain_to_mmseg', 'mmpretrain_to_timm',
     'resnet_depth', 'source_state_dict', 'vit_arch',
     'RUNNER_CHECKPOINT_GLOBALS', 'TRUST_ENV_VAR', 'CheckpointReadError',

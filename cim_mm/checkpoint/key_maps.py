@@ -31,7 +31,7 @@ import torch
 
 __all__ = [
     'CheckpointConversionError', 'TARGETS', 'ENCODER_PREFIXES',
-    'source_state_dict', 'encoder_state_dict', 'backbone_kind', 'vit_arch',
+    'source_state_dict', 'describe_prefixes', 'encoder_state_dict', 'backbone_kind', 'vit_arch',
     'resnet_depth', 'mmpretrain_backbone', 'mmpretrain_to_mmseg',
     'mmpretrain_to_timm', 'expected_missing_keys', 'CONVERTERS'
 ]
@@ -64,7 +64,9 @@ _CONVERTED_MARKERS = ('patch_embed.', 'layers.', 'blocks.', 'cls_token',
                       'conv1.', 'layer1.')
 
 
-def _describe_prefixes(keys: Iterable[str]) -> str:
+def describe_prefixes(keys: Iterable[str]) -> str:
+    """'backbone.* (152), neck.* (20)': the top-level names of state dict
+    keys and how many keys each has."""
     counts = Counter(
         key.split('.', 1)[0] + ('.*' if '.' in key else '') for key in keys)
     return ', '.join(f'{name} ({n})' for name, n in sorted(counts.items()))
@@ -90,7 +92,7 @@ def encoder_state_dict(state_dict: Mapping[str, torch.Tensor],
         "encoder. Expected a CIM pre-training checkpoint (backbone.*, "
         'target_backbone.*, neck.*, head.*) or, for the online encoder, an '
         'mmpretrain ImageClassifier checkpoint (backbone.*, head.*). Found: '
-        f'{_describe_prefixes(state_dict)}.')
+        f'{describe_prefixes(state_dict)}.')
     if encoder == 'target' and any(
             k.startswith('backbone.') for k in state_dict):
         message += (" It has an online encoder only (a CIM run with "
@@ -112,7 +114,7 @@ def backbone_kind(backbone: Mapping[str, torch.Tensor]) -> str:
         'The encoder is neither an mmpretrain VisionTransformer (expected '
         "'patch_embed.projection.weight', 'pos_embed', 'layers.*') nor an "
         "mmpretrain ResNet (expected 'conv1.weight', 'layer1.*'). Found: "
-        f'{_describe_prefixes(backbone)}.')
+        f'{describe_prefixes(backbone)}.')
 
 
 def vit_arch(backbone: Mapping[str, torch.Tensor]) -> dict:

@@ -29,7 +29,8 @@ from mmengine.registry import DefaultScope
 from mmengine.utils import ProgressBar
 from torch.utils.data import DataLoader
 
-from cim_mm.checkpoint import read_checkpoint
+from cim_mm.checkpoint import (describe_prefixes, read_checkpoint,
+                               source_state_dict)
 
 __all__ = [
     'weighted_knn_votes', 'topk_accuracy', 'pool_features',
@@ -191,11 +192,6 @@ def build_backbone(cfg: Config) -> torch.nn.Module:
     return model.backbone
 
 
-def _describe(keys) -> str:
-    heads = sorted({k.split('.', 1)[0] for k in keys})
-    return ', '.join(heads[:8]) + (', ...' if len(heads) > 8 else '')
-
-
 def load_backbone_weights(backbone: torch.nn.Module, path: str,
                           prefix: str = 'backbone.') -> dict:
     """Load the backbone part of a checkpoint (read weights-only by
@@ -207,14 +203,10 @@ def load_backbone_weights(backbone: torch.nn.Module, path: str,
     unexpected=[...])``; raises ValueError when no key of the backbone
     loads.
     """
-    checkpoint = read_checkpoint(path, map_location='cpu')
-    state = checkpoint
-    if isinstance(checkpoint, Mapping) and 'state_dict' in checkpoint:
-        state = checkpoint['state_dict']
-    if not isinstance(state, Mapping):
-        raise ValueError(f'checkpoint {path} holds no state dict.')
+    state = source_state_dict(read_checkpoint(path, map_location='cpu'),
+                              path)
     state = {k[7:] if k.startswith('module.') else k: v
-             for k, v in state.items() if isinstance(v, torch.Tensor)}
+             for k, v in state.items()}
     if any(k.startswith(prefix) for k in state):
         state = {k[len(prefix):]: v for k, v in state.items()
                  if k.startswith(prefix)}
@@ -223,8 +215,8 @@ def load_backbone_weights(backbone: torch.nn.Module, path: str,
     if not loaded:
         raise ValueError(
             f"checkpoint {path}: none of its keys is a key of the config's "
-            f'{type(backbone).__name__} (checkpoint: {_describe(state)}; '
-            f'backbone: {_describe(own)}). Pass a checkpoint of this '
+            f'{type(backbone).__name__} (checkpoint: {describe_prefixes(state)}; '
+            f'backbone: {describe_prefixes(own)}). Pass a checkpoint of this '
             f"backbone ('{prefix}*' keys, or a converted backbone) and the "
             'config it was trained with.')
     try:
