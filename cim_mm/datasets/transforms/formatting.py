@@ -46,7 +46,7 @@ class PackCIMInputs(PackInputs):
                                                   'exemplar_photometric'),
                  meta_keys: Sequence[str] = PackInputs.DEFAULT_META_KEYS):
         super().__init__(
-            input_key='context',
+            input_key=None,  # the inputs are formatted below, once
             algorithm_keys=algorithm_keys,
             meta_keys=meta_keys)
 
@@ -55,20 +55,20 @@ class PackCIMInputs(PackInputs):
             key: to_tensor(results[key])
             for key in self.algorithm_keys if key in results
         }
-        packed = super().transform({**results, **tensors})
+        samples = super().transform({**results, **tensors})['data_samples']
         if 'search' in results:
-            packed['inputs'] = self.format_input([results['search']])
+            inputs = self.format_input([results['search']])
             # The sizes CIMDataPreprocessor builds, whatever the meta_keys.
-            packed['data_samples'].set_metainfo(
+            samples.set_metainfo(
                 dict(img_shape=results['img_shape'],
                      exemplar_size=results['exemplar_size']))
         else:
-            packed['inputs'] = self.format_input(
+            inputs = self.format_input(
                 [results['context'], *results['exemplars']])
         if 'skipped_images' in results:
-            packed['data_samples'].set_metainfo(
+            samples.set_metainfo(
                 dict(skipped_images=results['skipped_images']))
-        return packed
+        return dict(inputs=inputs, data_samples=samples)
 
     def __repr__(self) -> str:
         repr_str = self.__class__.__name__

@@ -49,12 +49,13 @@ class CIMDataPreprocessor(SelfSupDataPreprocessor):
         return data
 
     def build_pairs(self, data: dict) -> dict:
-        """A packed batch on the device with its pair pixels (BGR, not
-        normalised): ``[search]`` batches are synthesised, ``[context,
-        exemplars]`` batches are returned as they are."""
+        """A packed batch with its pair pixels (BGR, not normalised):
+        ``[search]`` batches are synthesised on the device, ``[context,
+        exemplars]`` batches are returned as they are (``forward`` casts
+        them)."""
         if len(data['inputs']) == 1 and data['data_samples']:
             return self._synthesise(self.cast_data(data))
-        return self.cast_data(data)
+        return data
 
     @staticmethod
     def _synthesise(data: dict) -> dict:
