@@ -302,11 +302,6 @@ class CorrelationalCrop(BaseTransform):
             if shrinking else _INTERPOLATIONS[self.interpolation])
         return np.ascontiguousarray(resized[:, ::-1] if flip else resized)
 
-    def _context(self, img: np.ndarray, box: tuple,
-                 flip: bool) -> np.ndarray:
-        """Resize the search crop ``box`` of ``img`` to m x m (x 3)."""
-        return self._resized_crop(img, box, flip, self.context_size)
-
     def _exemplar(self, img: np.ndarray, src_from_context: np.ndarray,
                   corners: np.ndarray) -> np.ndarray:
         """Resample one rectangle (4 x 2 context corners) to n x n (x 3)."""
@@ -363,8 +358,8 @@ class CorrelationalCrop(BaseTransform):
         m = self.context_size
         src_from_context = source_from_context(box, flip_context, m)
 
-        context = self.context_pipeline({'img': self._context(
-            img, box, flip_context)})['img']
+        context = self.context_pipeline({'img': self._resized_crop(
+            img, box, flip_context, m)})['img']
         exemplars = np.stack(
             [self._exemplar(img, src_from_context, c) for c in geometry])
         for k, flip in enumerate(flip_exemplars):
