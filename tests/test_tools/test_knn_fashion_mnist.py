@@ -1,0 +1,98 @@
+"""The README's Fashion-MNIST k-NN comparison: its data tool on fabricated
+IDX files, its two configs build the same ViT, its script parses."""
+import gzip
+import os.path as osp
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+from mmpretrain.registry import MODELS
+
+import cim_mm  # noqa: F401
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+TOOL = osp.join(REPO, 'tools', 'analysis_tools', 'fashion_mnist_folders.py')
+CONFIGS = osp.join(REPO, 'configs', 'knn_fashion_mnist')
+
+
+def write_idx(path, array):
+    header = bytes([0, 0, 8, array.ndim]) + b''.join(
+        int(n).to_bytes(4, 'big') for n in array.shape)
+    with gzip.open(path, 'wb') as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+def test_class_folders_from_idx_files(tmp_path):
+    src = tmp_path / 'src'
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    for prefix, n in (('train', 12), ('t10k', 6)):
+        labels = np.arange(n) % 3  # classes 0, 1, 2
+        write_idx(src / f'{prefix}-images-idx3-ubyte.gz',
+                  rng.integers(0, 255, (n, 28, 28)))
+        write_idx(src / f'{prefix}-labels-idx1-ubyte.gz', labels)
+    out = tmp_path / 'out'
+    result = subprocess.run([
+        sys.executable, TOOL,
+        str(out), '--source',
+        str(src), '--size', '40', '--train-per-class', '2', '--test-per-class',
+        '5'
+    ],
+                            capture_output=True,
+                            text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    for split, per_class in (('train', 2), ('test', 2)):
+        for name in ('t-shirt', 'trouser', 'pullover'):
+            files = list((out / split / name).glob('*.png'))
+            assert len(files) == per_class, (split, name)
+            assert cv2.imread(str(files[0])).shape == (40, 40, 3)
+
+
+def test_missing_package_error_names_it(tmp_path):
+    result = subprocess.run([
+        sys.executable, TOOL,
+        str(tmp_path / 'out'), '--source',
+        str(tmp_path)
+    ],
+                            capture_output=True,
+                            text=True,
+                            timeout=300)
+    assert result.returncode == 2
+    assert 'apt-get install dataset-fashion-mnist' in result.stderr
+
+
+def test_cim_and_mae_configs_train_the_same_vit():
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        cim = MODELS.build(
+            Config.fromfile(
+                osp.join(CONFIGS,
+                         'cim_vit-4l-128d_96px_fashion-mnist.py')).model)
+        mae = MODELS.build(
+            Config.fromfile(
+                osp.join(CONFIGS,
+                         'mae_vit-4l-128d_96px_fashion-mnist.py')).model)
+    shapes = [
+        tuple(p.shape) for n, p in cim.backbone.named_parameters()
+        if n.startswith('layers.')
+    ]
+    assert shapes == [
+        tuple(p.shape) for n, p in mae.backbone.named_parameters()
+        if n.startswith('layers.')
+    ]
+    assert len({
+        n.split('.')[1]
+        for n, _ in cim.backbone.named_parameters() if n.startswith('layers.')
+    }) == 4
+
+
+def test_run_script_parses():
+    subprocess.run([
+        'bash', '-n',
+        osp.join(REPO, 'tools', 'analysis_tools', 'knn_fashion_mnist.sh')
+    ],
+                   check=True,
+                   timeout=30)
