@@ -21,7 +21,10 @@ SKIMAGE_PHOTOS = ('astronaut', 'chelsea', 'coffee', 'rocket', 'camera',
 def foolbox_imagenet_files() -> List[str]:
     """Paths of the 20 ImageNet photos in foolbox's data folder, sorted."""
     # Locate the package without importing it (foolbox imports its attacks).
-    spec = importlib.util.find_spec('foolbox')
+    try:
+        spec = importlib.util.find_spec('foolbox')
+    except ValueError:  # a module stand-in without a spec
+        spec = None
     if spec is None or not spec.submodule_search_locations:
         raise ImportError('The offline demo photos need foolbox==3.3.4 '
                           '(pip install -r requirements/demo.txt).')
@@ -36,6 +39,32 @@ def skimage_photos() -> Dict[str, np.ndarray]:
     """The bundled scikit-image photos as uint8 arrays (RGB or gray)."""
     import skimage.data
     return {name: getattr(skimage.data, name)() for name in SKIMAGE_PHOTOS}
+
+
+def available_photos() -> List[np.ndarray]:
+    """Every offline photo this environment has, as BGR uint8 arrays
+    (H, W, 3): foolbox's ImageNet photos when foolbox is installed, and
+    scikit-image's bundled photos when scikit-image is. For tools that
+    need real pixels but not a particular set (benchmarks); an error
+    names both packages when neither is there."""
+    photos = []
+    try:
+        photos += [cv2.imread(path) for path in foolbox_imagenet_files()]
+    except (ImportError, OSError):
+        pass
+    try:
+        photos += [
+            cv2.cvtColor(p, cv2.COLOR_RGB2BGR)
+            if p.ndim == 3 else np.stack([p] * 3, -1)
+            for p in skimage_photos().values()
+        ]
+    except ImportError:
+        pass
+    if not photos:
+        raise ImportError('No offline photos: install foolbox==3.3.4 or '
+                          'scikit-image (pip install -r '
+                          'requirements/demo.txt).')
+    return photos
 
 
 def write_demo_images(root: str, num_val: int = 4) -> Tuple[int, int]:

@@ -5,6 +5,10 @@ from mmpretrain.datasets.transforms import PackInputs
 from mmpretrain.datasets.transforms.formatting import to_tensor
 from mmpretrain.registry import TRANSFORMS
 
+#: Key of the packed dict that carries a search sample's drawn exemplar
+#: parameters (see :class:`PackCIMInputs`).
+PAIR_PARAMS = 'pair_params'
+
 
 @TRANSFORMS.register_module()
 class PackCIMInputs(PackInputs):
@@ -23,12 +27,18 @@ class PackCIMInputs(PackInputs):
       ``SelfSupDataPreprocessor``), or ``[search (3, S, S)]``, from which
       ``CIMDataPreprocessor`` builds them on the device.
     - ``data_samples``: :obj:`mmpretrain.structures.DataSample` with the
-      ``algorithm_keys`` as tensors in its data fields (``corr_maps``: K x m
-      x m uint8, ``exemplar_corners``: K x 4 x 2 float32,
-      ``exemplar_flipped``: K bool, ``exemplar_photometric``: K x P
-      float32) and the ``meta_keys`` as metainfo, plus ``skipped_images``
-      (the files ``LoadCheckedImage`` skipped before this sample) whatever
-      the ``meta_keys``, for ``SkippedImagesHook``.
+      ``meta_keys`` as metainfo, plus ``skipped_images`` (the files
+      ``LoadCheckedImage`` skipped before this sample) whatever the
+      ``meta_keys``, for ``SkippedImagesHook``. For a context-exemplars
+      sample it also holds the ``algorithm_keys`` present as tensors in its
+      data fields (``corr_maps``: K x m x m uint8, ``exemplar_corners``: K x
+      4 x 2 float32, ``exemplar_flipped``: K bool).
+    - ``pair_params`` (search samples only): the ``algorithm_keys`` present
+      (``exemplar_corners``, ``exemplar_flipped``, ``exemplar_photometric``:
+      K x P float32) as a dict of tensors, so that ``default_collate``
+      stacks each into one (B, ...) tensor that the DataLoader pins and
+      ``CIMDataPreprocessor`` moves in one copy (not one per sample), then
+      gives every data sample its row.
 
     Args:
         algorithm_keys (Sequence[str]): Keys stored as tensors in the data
@@ -55,20 +65,27 @@ class PackCIMInputs(PackInputs):
             key: to_tensor(results[key])
             for key in self.algorithm_keys if key in results
         }
-        samples = super().transform({**results, **tensors})['data_samples']
-        if 'search' in results:
+        search = 'search' in results
+        if search:  # the tensors travel as pair_params, not in the sample
+            fields = {k: v for k, v in results.items() if k not in tensors}
+        else:
+            fields = {**results, **tensors}
+        samples = super().transform(fields)['data_samples']
+        packed = {}
+        if search:
             inputs = self.format_input([results['search']])
             # The sizes CIMDataPreprocessor builds, whatever the meta_keys.
             samples.set_metainfo(
                 dict(img_shape=results['img_shape'],
                      exemplar_size=results['exemplar_size']))
+            packed[PAIR_PARAMS] = tensors
         else:
             inputs = self.format_input(
                 [results['context'], *results['exemplars']])
         if 'skipped_images' in results:
             samples.set_metainfo(
                 dict(skipped_images=results['skipped_images']))
-        return dict(inputs=inputs, data_samples=samples)
+        return dict(inputs=inputs, data_samples=samples, **packed)
 
     def __repr__(self) -> str:
         repr_str = self.__class__.__name__

@@ -113,6 +113,25 @@ class CIM(BaseSelfSupervisor):
         """
         if self.target_backbone is None:
             return
+        averaged, averaged_src, copied, copied_src = self._target_pairs()
+        if averaged:
+            torch._foreach_mul_(averaged, momentum)
+            torch._foreach_add_(averaged, averaged_src, alpha=1 - momentum)
+        if copied:
+            torch._foreach_copy_(copied, copied_src)
+
+    def _target_pairs(self) -> Tuple[list, list, list, list]:
+        """(averaged target tensors, their online sources, copied target
+        tensors, their sources), built on the first call and kept: the
+        tensors are updated in place, so the lists stay valid through
+        ``to()``, ``load_state_dict`` and ``compile``; they are rebuilt when
+        the first parameter of either backbone is another object (e.g.
+        after ``to()`` with ``overwrite_module_params_on_conversion``)."""
+        key = (next(self.backbone.parameters(), None),
+               next(self.target_backbone.parameters(), None))
+        cached = self.__dict__.get('_target_pair_cache')
+        if cached is not None and all(a is b for a, b in zip(cached[0], key)):
+            return cached[1]
         online = dict(self.backbone.named_parameters())
         averaged, averaged_src, copied, copied_src = [], [], [], []
         for name, param in self.target_backbone.named_parameters():
@@ -126,12 +145,10 @@ class CIM(BaseSelfSupervisor):
         for name, buffer in self.target_backbone.named_buffers():
             copied.append(buffer)
             copied_src.append(online_buffers[name])
-
-        if averaged:
-            torch._foreach_mul_(averaged, momentum)
-            torch._foreach_add_(averaged, averaged_src, alpha=1 - momentum)
-        if copied:
-            torch._foreach_copy_(copied, copied_src)
+        pairs = (averaged, averaged_src, copied, copied_src)
+        # Not an attribute nn.Module tracks (no state dict entry).
+        self.__dict__['_target_pair_cache'] = (key, pairs)
+        return pairs
 
     def _encode(self, context: torch.Tensor,
                 exemplars: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:

@@ -1,11 +1,14 @@
 """CIM's data preprocessor: pairs built (or completed) on the device."""
+from typing import Optional
+
 import torch
 from mmpretrain.models.utils.data_preprocessor import SelfSupDataPreprocessor
 from mmpretrain.registry import MODELS
 
+from cim_mm.datasets.transforms.formatting import PAIR_PARAMS
 from ..utils.correlation_maps import rasterize_correlation_maps
 from ..utils.pair_synthesis import resize_context, sample_exemplars
-from ..utils.photometric_ops import apply_photometric
+from ..utils.photometric_ops import apply_photometric, blur_reach
 
 
 @MODELS.register_module()
@@ -15,14 +18,18 @@ class CIMDataPreprocessor(SelfSupDataPreprocessor):
     Two inputs are accepted:
 
     - From :class:`CorrelationalPairParams` (the shipped configs): inputs
-      ``[search (B, 3, S, S)]`` uint8 and data samples with
-      ``exemplar_corners`` (K, 4, 2), ``exemplar_flipped`` (K,),
-      ``exemplar_photometric`` (K, P) and metainfo ``img_shape`` (m, m),
-      ``exemplar_size`` n. On the device, batched: the context (the search
-      image resized to m, antialiased), the K exemplars (``grid_sample`` of
-      each rotated rectangle, 3 x 3 samples per pixel averaged), their
-      photometric augmentation with the drawn parameters, their flips, and
-      the (K, m, m) uint8 correlation maps.
+      ``[search (B, 3, S, S)]`` uint8, ``pair_params`` with the batch
+      tensors ``exemplar_corners`` (B, K, 4, 2), ``exemplar_flipped`` (B, K)
+      and ``exemplar_photometric`` (B, K, P) (stacked by ``default_collate``
+      from :class:`PackCIMInputs`), and data samples with metainfo
+      ``img_shape`` (m, m) and ``exemplar_size`` n. Each batch tensor is
+      moved in one (non-blocking when pinned) copy; then, batched on the
+      device: the context (the search image resized to m, antialiased),
+      the K exemplars (``grid_sample`` of each rotated rectangle, 3 x 3
+      samples per pixel averaged), their photometric augmentation with the
+      drawn parameters, their flips, and the (K, m, m) uint8 correlation
+      maps. No host-device synchronisation: the blur's kernel reach is read
+      from the parameters while they are still on the host.
     - From :class:`CorrelationalCrop`: inputs ``[context (B, 3, m, m),
       K x exemplar (B, 3, n, n)]``; samples packed without ``corr_maps``
       get them rasterised here from ``exemplar_corners``.
@@ -30,55 +37,102 @@ class CIMDataPreprocessor(SelfSupDataPreprocessor):
     Either way the maps are the CPU transform's, bit for bit, and never
     cross the bus. Output as ``SelfSupDataPreprocessor``: ``[context,
     exemplar_0, ..., exemplar_{K-1}]`` normalised float (RGB when
-    ``to_rgb``) and the data samples with ``corr_maps``.
+    ``to_rgb``: a channel flip on the device) and the data samples, each
+    with its own rows of the pair parameters (views of the batch tensors)
+    and ``corr_maps``. The batch is cast to the device once.
 
     Args: as :class:`mmpretrain.models.SelfSupDataPreprocessor`;
     ``non_blocking=True`` overlaps the copies of a pinned batch.
     """
 
     def forward(self, data: dict, training: bool = False) -> dict:
-        data = super().forward(self.build_pairs(data), training)
-        samples = data['data_samples']
-        missing = [s for s in samples or () if 'corr_maps' not in s]
-        if missing:
-            size = data['inputs'][0].shape[-1]
-            corners = torch.stack([s.exemplar_corners for s in missing])
-            maps = rasterize_correlation_maps(corners, size)
-            for sample, sample_maps in zip(missing, maps):
-                sample.set_data(dict(corr_maps=sample_maps))
-        return data
+        data = self.build_pairs(data)
+        inputs = [self._normalize(x) for x in data['inputs']]
+        return dict(inputs=inputs, data_samples=data['data_samples'])
+
+    def _normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) BGR -> float, RGB if configured, normalised."""
+        if self._channel_conversion:
+            x = x.flip(1)  # on the device (no host-built index list)
+        x = x.float()
+        if self._enable_normalize:
+            x = (x - self.mean) / self.std
+        return x
 
     def build_pairs(self, data: dict) -> dict:
-        """A packed batch with its pair pixels (BGR, not normalised):
-        ``[search]`` batches are synthesised on the device, ``[context,
-        exemplars]`` batches are returned as they are (``forward`` casts
-        them)."""
-        if len(data['inputs']) == 1 and data['data_samples']:
-            return self._synthesise(self.cast_data(data))
+        """A packed batch on the device with its pair pixels (BGR, not
+        normalised) and data samples with their parameters and maps:
+        ``[search]`` batches are synthesised, ``[context, exemplars]``
+        batches keep their pixels. Batches already on the device pass
+        through unchanged."""
+        params = data.get(PAIR_PARAMS)
+        reach = self._blur_reach(params)
+        data = self.cast_data(
+            {key: value for key, value in data.items() if key != PAIR_PARAMS})
+        samples = data.get('data_samples')
+        if params is not None:
+            params = self.cast_data(params)
+        elif samples and len(data['inputs']) == 1:
+            # Samples packed with their parameters (older packing).
+            params = {
+                key: torch.stack([s.get(key) for s in samples])
+                for key in ('exemplar_corners', 'exemplar_flipped',
+                            'exemplar_photometric') if key in samples[0]
+            }
+        if params and len(data['inputs']) == 1:
+            return self._synthesise(data, params, reach)
+        if samples and 'corr_maps' not in samples[0]:
+            corners = params.get('exemplar_corners') if params else None
+            if corners is None:
+                corners = torch.stack([s.exemplar_corners for s in samples])
+            size = data['inputs'][0].shape[-1]
+            params = dict(params or {}, exemplar_corners=corners,
+                          corr_maps=rasterize_correlation_maps(corners, size))
+        if params:
+            self._give_rows(samples, params)
         return data
 
     @staticmethod
-    def _synthesise(data: dict) -> dict:
+    def _blur_reach(params: Optional[dict]) -> Optional[int]:
+        """The largest blur kernel radius of a batch, from its parameters
+        on the host (None when they are not there: then measured on the
+        device)."""
+        if not params or 'exemplar_photometric' not in params:
+            return None
+        photometric = params['exemplar_photometric']
+        if photometric.device.type != 'cpu':
+            return None
+        return blur_reach(photometric)
+
+    @staticmethod
+    def _give_rows(samples, params: dict) -> None:
+        """Every data sample gets its row of each batch tensor (a view)."""
+        for index, sample in enumerate(samples):
+            sample.set_data({key: value[index]
+                             for key, value in params.items()})
+
+    def _synthesise(self, data: dict, params: dict,
+                    reach: Optional[int]) -> dict:
         """[search] + drawn parameters -> [context, K x exemplar] (BGR,
-        integer-valued float) and samples with maps."""
+        integer-valued float) and samples with parameters and maps."""
         samples = data['data_samples']
         search = data['inputs'][0].float()
         context_size = samples[0].metainfo['img_shape'][0]
         exemplar_size = samples[0].metainfo['exemplar_size']
-        corners = torch.stack([s.exemplar_corners for s in samples])
+        corners = params['exemplar_corners']
         batch, num = corners.shape[:2]
         exemplars = sample_exemplars(search, corners, context_size,
                                      exemplar_size)
-        params = torch.stack([s.exemplar_photometric for s in samples])
         exemplars = apply_photometric(
-            exemplars.flatten(0, 1).to(torch.uint8), params.flatten(0, 1))
-        flipped = torch.stack([s.exemplar_flipped for s in samples])
+            exemplars.flatten(0, 1).to(torch.uint8),
+            params['exemplar_photometric'].flatten(0, 1),
+            blur_reach=reach)
+        flipped = params['exemplar_flipped']
         exemplars = torch.where(flipped.flatten()[:, None, None, None],
                                 exemplars.flip(-1), exemplars)
         exemplars = exemplars.reshape(batch, num, *exemplars.shape[1:])
         maps = rasterize_correlation_maps(corners, context_size)
-        for sample, sample_maps in zip(samples, maps):
-            sample.set_data(dict(corr_maps=sample_maps))
+        self._give_rows(samples, dict(params, corr_maps=maps))
         context = resize_context(search, context_size)
         return dict(inputs=[context, *exemplars.unbind(1)],
                     data_samples=samples)

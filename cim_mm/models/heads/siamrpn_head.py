@@ -184,11 +184,15 @@ class SiamRPNHead(TrackerHead):
         cls_loss = self.loss_cls(
             logits, labels.clamp(min=0), reduction_override='none')
         loss_cls = (cls_loss * sampled).sum() / sampled.sum().clamp(min=1)
-        reg_loss = F.smooth_l1_loss(
-            deltas[positive],
-            target_deltas.reshape(deltas.shape)[positive],
-            beta=self.smooth_l1_beta,
-            reduction='sum')
+        # Over every anchor, kept on the positives: no boolean indexing, so
+        # no host-device sync and static shapes.
+        reg_loss = torch.where(
+            positive[..., None],
+            F.smooth_l1_loss(
+                deltas,
+                target_deltas.reshape(deltas.shape),
+                beta=self.smooth_l1_beta,
+                reduction='none'), 0.).sum()
         loss_bbox = reg_loss / positive.sum().clamp(min=1)
         return dict(loss_cls=loss_cls, loss_bbox=self.reg_weight * loss_bbox)
 

@@ -1,5 +1,4 @@
 """CIM's correlation decoder (the paper's Eq. 4-6 and Fig. 4 variants)."""
-import functools
 import math
 from typing import List, Optional, Sequence, Tuple, Union
 
@@ -9,21 +8,11 @@ import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 from mmcv.cnn.bricks.transformer import FFN
 from mmengine.model import BaseModule, ModuleList
-from mmpretrain.models.utils import (build_2d_sincos_position_embedding,
-                                     build_norm_layer)
+from mmpretrain.models.utils import build_norm_layer
 from mmpretrain.registry import MODELS
 
 from ..utils.bilinear_upsample import bilinear_upsample
-
-
-@functools.lru_cache(maxsize=16)
-def _sincos_position_embedding(grid: Tuple[int, int], dims: int,
-                               cls_token: bool, device: str,
-                               dtype: torch.dtype) -> torch.Tensor:
-    """The fixed (1, [1 +] h*w, dims) sin-cos embedding, built once per
-    grid and device (not a host-to-device copy every step)."""
-    return build_2d_sincos_position_embedding(
-        grid, dims, cls_token=cls_token).to(device=device, dtype=dtype)
+from ..utils.sincos_embedding import sincos_position_embedding
 
 
 class CrossAttentionBlock(BaseModule):
@@ -135,7 +124,8 @@ class CorrelationDecoder(BaseModule):
        halving the channels each time (D -> D/2 -> D/4 -> D/8, 8x the grid)
        followed by a 1x1 conv.
     4. Bilinear upsampling (``align_corners=True``) to ``out_size``, done
-       as two matmuls (:func:`bilinear_upsample`).
+       as two matmuls (:func:`bilinear_upsample`), in float32 under
+       autocast: the output logits are float32.
 
     Backbone features may be ViT tokens (N, L, C), with or without one cls
     token (told apart by L or L - 1 being a square grid), or CNN feature
@@ -302,9 +292,9 @@ class CorrelationDecoder(BaseModule):
                 f'CorrelationDecoder: expected {batch_size} x {num_exemplars} '
                 f'exemplars, got {exemplar.shape[0]}.')
 
-        pos_embed = _sincos_position_embedding(
-            context_hw, self.embed_dim, context_extra == 1,
-            str(context.device), context.dtype)
+        pos_embed = sincos_position_embedding(
+            context_hw, self.embed_dim, context_extra == 1, context.device,
+            context.dtype)
         context = self.embed(context) + pos_embed
         exemplar = self.embed(exemplar)
         # (B, Lc, D) -> (B*K, Lc, D): each context serves its K exemplars

@@ -7,7 +7,8 @@ import torch.nn as nn
 from mmengine.model import BaseModule, ModuleList
 from mmpretrain.registry import MODELS
 
-from .correlation_decoder import CorrelationDecoder, _sincos_position_embedding
+from ..utils.sincos_embedding import sincos_position_embedding
+from .correlation_decoder import CorrelationDecoder
 
 
 class EgoContextAugment(nn.Module):
@@ -139,8 +140,8 @@ class TransTFeatureFusion(BaseModule):
         position embedding and grid (h, w)."""
         tokens, grid, num_extra = CorrelationDecoder._to_tokens(feats)
         tokens = self.input_proj(tokens[:, num_extra:])
-        pos = _sincos_position_embedding(grid, self.embed_dim, False,
-                                         str(tokens.device), tokens.dtype)
+        pos = sincos_position_embedding(grid, self.embed_dim, False,
+                                        tokens.device, tokens.dtype)
         return tokens, pos, grid
 
     def forward(self, context_feats: torch.Tensor,

@@ -1,26 +1,25 @@
 """Bilinear upsampling (``align_corners=True``) as two small matmuls."""
-import functools
-
 import torch
 
 
-@functools.lru_cache(maxsize=32)
-def _interpolation_matrix(size_in: int, size_out: int, device: str,
-                          dtype: torch.dtype) -> torch.Tensor:
+def interpolation_matrix(size_in: int, size_out: int, device=None,
+                         dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """(size_out, size_in) weights of 1-D linear interpolation with the end
-    samples aligned (``align_corners=True``)."""
-    matrix = torch.zeros(size_out, size_in, dtype=torch.float64)
+    samples aligned (``align_corners=True``).
+
+    Computed in float64 with factory and elementwise ops on ``device`` (no
+    host-to-device copy), then cast to ``dtype``.
+    """
+    columns = torch.arange(size_in, device=device)
     if size_in == 1 or size_out == 1:
-        matrix[:, 0] = 1
-        return matrix.to(device=device, dtype=dtype)
-    position = torch.arange(size_out, dtype=torch.float64) * (
+        first = (columns == 0).to(dtype)
+        return first.expand(size_out, size_in).clone()
+    position = torch.arange(size_out, dtype=torch.float64, device=device) * (
         (size_in - 1) / (size_out - 1))
-    left = position.floor().long().clamp(max=size_in - 2)
-    weight = position - left
-    rows = torch.arange(size_out)
-    matrix[rows, left] = 1 - weight
-    matrix[rows, left + 1] = weight
-    return matrix.to(device=device, dtype=dtype)
+    left = position.floor().long().clamp(max=size_in - 2)[:, None]
+    weight = (position[:, None] - left)
+    matrix = (columns == left) * (1 - weight) + (columns == left + 1) * weight
+    return matrix.to(dtype)
 
 
 def bilinear_upsample(x: torch.Tensor, size: int) -> torch.Tensor:
@@ -29,12 +28,18 @@ def bilinear_upsample(x: torch.Tensor, size: int) -> torch.Tensor:
 
     The same linear map (to float rounding), but two GEMMs instead of the
     interpolation kernel: on a GPU, ``upsample_bilinear2d``'s backward took
-    7% of a CIM ViT-B step for the decoder's 10x10 -> 160x160 maps. The
-    (size, h) and (size, w) matrices are built once per shape, device and
-    dtype.
+    7% of a CIM ViT-B step for the decoder's 10x10 -> 160x160 maps.
+
+    Always in float32 or wider, autocast or not (as ``F.interpolate``, which
+    autocast runs in float32): the output is float32 for bf16 / fp16 input,
+    and the interpolation weights are exact to float32. The (size, h) and
+    (size, w) matrices are built on ``x``'s device each call (a few tiny
+    kernels; nothing cached on the host, so ``torch.compile`` traces them
+    as device ops).
     """
     height, width = x.shape[-2:]
-    device = str(x.device)
-    rows = _interpolation_matrix(height, size, device, x.dtype)
-    cols = _interpolation_matrix(width, size, device, x.dtype)
-    return rows @ x @ cols.transpose(0, 1)
+    dtype = torch.promote_types(x.dtype, torch.float32)
+    with torch.autocast(x.device.type, enabled=False):
+        rows = interpolation_matrix(height, size, x.device, dtype)
+        cols = interpolation_matrix(width, size, x.device, dtype)
+        return rows @ x.to(dtype) @ cols.transpose(0, 1)

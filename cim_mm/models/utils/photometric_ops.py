@@ -28,10 +28,13 @@ saturating to uint8 after each step as they do:
   exemplar's values differ by one grey level;
 - solarize: mmcv's ``pixel >= thr`` becomes ``255 - pixel``: exact.
 
-Samples an operation skips are not computed (index selection; one
-host-device sync per operation and jitter position on CUDA).
+Every operation is computed on the whole batch and kept where a sample
+drew it (``torch.where``; the others get neutral parameters): more
+arithmetic than computing the drawn samples only, but no host-device sync
+and static shapes (``torch.compile``, CUDA graphs). The lookup tables are
+built on the images' device, not copied there.
 """
-import functools
+from typing import Optional
 
 import torch
 from torch import Tensor
@@ -60,9 +63,36 @@ def _f32(value: float) -> Tensor:
 _SIX_OVER_255, _ONE_OVER_255 = _f32(6 / 255), _f32(1 / 255)
 
 
-@functools.lru_cache()
+def _division_table(numerator: int, divisor_scale: int,
+                    device: torch.device) -> Tensor:
+    """``(0, round(numerator / (divisor_scale * i)) for i in 1..255)`` as
+    int32 on ``device``: float64 quotients of integers are correctly
+    rounded, as Python's, and ``torch.round`` rounds half to even, as
+    ``round`` (:data:`_SDIV`, :data:`_HDIV`)."""
+    i = torch.arange(1, 256, dtype=torch.float64, device=device)
+    quotients = torch.round(numerator / (divisor_scale * i)).to(torch.int32)
+    return torch.cat([quotients.new_zeros(1), quotients])
+
+
+def _sector_table(device: torch.device) -> Tensor:
+    """:data:`_SECTORS` (21 values in 0..3) as int32 on ``device``, unpacked
+    from one integer of 2-bit fields (no host-to-device copy)."""
+    code = sum(v << (2 * i) for i, v in enumerate(_SECTORS))
+    shifts = 2 * torch.arange(len(_SECTORS), device=device)
+    packed = torch.full((len(_SECTORS), ), code, dtype=torch.int64,
+                        device=device)
+    return ((packed >> shifts) & 3).to(torch.int32)
+
+
 def _table(values: tuple, device: torch.device) -> Tensor:
-    return torch.tensor(values, dtype=torch.int32, device=device)
+    """One of the module's lookup tables, built on ``device``."""
+    if values is _SDIV:
+        return _division_table(255 << _HSV_SHIFT, 1, device)
+    if values is _HDIV:
+        return _division_table(256 << _HSV_SHIFT, 6, device)
+    if values is _SECTORS:
+        return _sector_table(device)
+    raise KeyError('not a lookup table of photometric_ops')
 
 
 def _to_uint8_range(x: Tensor) -> Tensor:
@@ -181,18 +211,18 @@ def _shift_hue(x: Tensor, shift: Tensor) -> Tensor:
     return _hsv_to_bgr(h, s, v)
 
 
-def _where_samples(fn, x: Tensor, mask: Tensor, *args: Tensor) -> Tensor:
-    """``fn(x, *args)`` on the samples where ``mask`` (n,) is set.
+def _where_samples(fn, x: Tensor, mask: Tensor, *args) -> Tensor:
+    """``fn(x, *args)`` where ``mask`` (n,) is set, ``x`` elsewhere.
 
-    Writes into ``x`` (the caller's working copy) unless all or none are.
+    ``fn`` runs on every sample; each ``args`` entry is a pair ``(values,
+    neutral)``: samples outside ``mask`` get ``neutral`` instead of their
+    (possibly NaN) values, so that no lookup goes out of range.
     """
-    index = mask.nonzero().squeeze(1)
-    if index.numel() == len(x):
-        return fn(x, *args)
-    if index.numel() == 0:
-        return x
-    picked = [a.index_select(0, index) for a in (x, *args)]
-    return x.index_copy_(0, index, fn(*picked))
+    args = [
+        torch.where(mask.view(-1, *[1] * (values.dim() - 1)), values, neutral)
+        for values, neutral in args
+    ]
+    return torch.where(mask.view(-1, 1, 1, 1), fn(x, *args), x)
 
 
 def _color_jitter(x: Tensor, params: Tensor) -> Tensor:
@@ -208,9 +238,10 @@ def _color_jitter(x: Tensor, params: Tensor) -> Tensor:
         factor = factors.gather(1, pick)[:, 0]
         resid = resids.gather(1, pick)[:, 0]
         blend = ran & (op < 3) & ~factor.isnan()
-        x = _where_samples(_blend, x, blend, op, factor, resid)
+        x = _where_samples(_blend, x, blend, (op, 0), (factor, 1.),
+                           (resid, 0.))
         hue = ran & (op == 3) & ~shift.isnan()
-        x = _where_samples(_shift_hue, x, hue, shift)
+        x = _where_samples(_shift_hue, x, hue, (shift, 0.))
     return x
 
 
@@ -225,20 +256,35 @@ def _grayscale(x: Tensor, params: Tensor) -> Tensor:
         gray = torch.floor((b + g) + r).clamp_(0, 255).float()
         return gray.unsqueeze(1).repeat(1, 3, 1, 1)
 
-    return _where_samples(gray, x, params[:, GRAY] > 0,
-                          params[:, GRAY_WEIGHTS])
+    ran = params[:, GRAY] > 0
+    return _where_samples(gray, x, ran, (params[:, GRAY_WEIGHTS], 0.))
 
 
-def _blur_matrices(sigma: Tensor, ksize: Tensor, size: int) -> Tensor:
+def blur_reach(params: Tensor) -> int:
+    """The largest Gaussian blur radius ``(ksize - 1) // 2`` among the
+    blurred rows of (..., P) photometric parameters (0 if none).
+
+    Read it while the parameters are on the host: on a GPU it is a
+    host-device sync.
+    """
+    if not params.numel():
+        return 0
+    ksize = params[..., BLUR_KSIZE]
+    blurred = (params[..., BLUR_SIGMA] > 0) & (ksize > 0)
+    return max(int(torch.where(blurred, ksize, 1).max()) - 1, 0) // 2
+
+
+def _blur_matrices(sigma: Tensor, ksize: Tensor, size: int,
+                   reach: int) -> Tensor:
     """Per-sample replicate-border Gaussian blur as (n, size, size) float64
-    matrices, from (n,) sigmas and kernel sizes.
+    matrices, from (n,) sigmas and kernel sizes, with taps in ``[-reach,
+    reach]`` (at least every sample's radius).
 
     Row i holds the kernel taps of output pixel i, clamped source indices
     accumulated (BORDER_REPLICATE); taps beyond a sample's own OpenCV
     radius are 0. Built by a matmul (deterministic, no atomics).
     """
     radius = (ksize.long() - 1) // 2
-    reach = int(radius.max())
     taps = torch.arange(-reach, reach + 1, device=sigma.device)
     sigma = sigma.double()[:, None]
     kernel = torch.exp(-0.5 * (taps / sigma)**2)
@@ -251,8 +297,10 @@ def _blur_matrices(sigma: Tensor, ksize: Tensor, size: int) -> Tensor:
     return (kernel @ reads.flatten(1)).view(-1, size, size)
 
 
-def _gaussian_blur(x: Tensor, params: Tensor) -> Tensor:
-    """Separable Gaussian blur with each sample's sigma and kernel size.
+def _gaussian_blur(x: Tensor, params: Tensor,
+                   reach: Optional[int] = None) -> Tensor:
+    """Separable Gaussian blur with each sample's sigma and kernel size;
+    ``reach`` as :func:`blur_reach` (computed here if None).
 
     The matmuls run in float64 on CUDA, whatever the TF32 settings, and in
     float32 on the CPU (three times faster than float64 there).
@@ -261,9 +309,9 @@ def _gaussian_blur(x: Tensor, params: Tensor) -> Tensor:
 
     def blur(x: Tensor, sigma: Tensor, ksize: Tensor) -> Tensor:
         n, _, height, width = x.shape
-        rows = _blur_matrices(sigma, ksize, height).to(dtype)
+        rows = _blur_matrices(sigma, ksize, height, reach).to(dtype)
         cols = rows if width == height else _blur_matrices(
-            sigma, ksize, width).to(dtype)
+            sigma, ksize, width, reach).to(dtype)
         # Along the rows of every channel: (n, 3 H, W) @ (n, W, W).
         out = torch.bmm(
             x.to(dtype).reshape(n, 3 * height, width), cols.transpose(1, 2))
@@ -274,8 +322,11 @@ def _gaussian_blur(x: Tensor, params: Tensor) -> Tensor:
         return _to_uint8_range(
             out.view(n, 3, width, height).transpose(2, 3).float())
 
+    if reach is None:
+        reach = blur_reach(params)
     sigma, ksize = params[:, BLUR_SIGMA], params[:, BLUR_KSIZE]
-    return _where_samples(blur, x, (sigma > 0) & (ksize > 0), sigma, ksize)
+    return _where_samples(blur, x, (sigma > 0) & (ksize > 0), (sigma, 1.),
+                          (ksize, 1.))
 
 
 def _solarize(x: Tensor, params: Tensor) -> Tensor:
@@ -285,16 +336,21 @@ def _solarize(x: Tensor, params: Tensor) -> Tensor:
         return torch.where(x >= thr.view(-1, 1, 1, 1), 255 - x, x)
 
     return _where_samples(solarize, x, params[:, SOLARIZE] > 0,
-                          params[:, SOLARIZE_THR])
+                          (params[:, SOLARIZE_THR], 256.))
 
 
-def apply_photometric(images: Tensor, params: Tensor) -> Tensor:
+def apply_photometric(images: Tensor, params: Tensor,
+                      blur_reach: Optional[int] = None) -> Tensor:
     """Apply drawn photometric parameters to a batch of exemplars.
 
     Args:
         images (Tensor): (N, 3, H, W) uint8 BGR, on any device.
         params (Tensor): (N, P) float, P = ``PHOTOMETRIC_PARAM_DIM``, one
             row per image from ``PhotometricParamRecorder``.
+        blur_reach (int, optional): at least the largest blur radius of
+            ``params`` (:func:`blur_reach`, read where the parameters are
+            still on the host). None reads it from ``params``: one
+            host-device sync when they are on a GPU.
 
     Returns:
         Tensor: (N, 3, H, W) uint8 BGR, on the images' device.
@@ -311,6 +367,6 @@ def apply_photometric(images: Tensor, params: Tensor) -> Tensor:
         return images.clone()
     params = params.to(images.device, torch.float32)
     x = images.float().contiguous()
-    for op in (_color_jitter, _grayscale, _gaussian_blur, _solarize):
-        x = op(x, params)
+    x = _grayscale(_color_jitter(x, params), params)
+    x = _solarize(_gaussian_blur(x, params, blur_reach), params)
     return x.to(torch.uint8, memory_format=torch.contiguous_format)

@@ -158,6 +158,47 @@ def test_update_target_copies_buffers(resnet_cim_cfg):
         assert torch.equal(buffer, online[name]), name
 
 
+def test_update_target_builds_its_lists_once_with_the_same_arithmetic(
+        tiny_cim_cfg, monkeypatch):
+    model = _build(tiny_cim_cfg())
+    _randomize(model.backbone, 0)
+    _randomize(model.target_backbone, 1)
+    online = {k: v.clone() for k, v in model.backbone.state_dict().items()}
+    target = {k: v.clone()
+              for k, v in model.target_backbone.state_dict().items()}
+    calls = []  # named_buffers walks the module tree only to build lists
+    original = type(model.target_backbone).named_buffers
+    monkeypatch.setattr(
+        type(model.target_backbone), 'named_buffers',
+        lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
+    for momentum in (0.9, 0.5, 0.99):
+        model.update_target(momentum)
+        for name, value in target.items():
+            if name not in ('cls_token', 'pos_embed'):
+                value.mul_(momentum).add_(online[name], alpha=1 - momentum)
+    assert len(calls) == 2  # the first call, both backbones' names
+    for name, value in model.target_backbone.state_dict().items():
+        expected = online[name] if name in ('cls_token',
+                                            'pos_embed') else target[name]
+        torch.testing.assert_close(value, expected, rtol=0, atol=0)
+
+
+def test_update_target_follows_replaced_parameters(tiny_cim_cfg):
+    """to() with overwrite_module_params_on_conversion replaces every
+    parameter object: the next update must use the new ones."""
+    model = _build(tiny_cim_cfg())
+    model.update_target(0.9)
+    torch.__future__.set_overwrite_module_params_on_conversion(True)
+    try:
+        model.double()
+    finally:
+        torch.__future__.set_overwrite_module_params_on_conversion(False)
+    _randomize(model.backbone, 0)
+    model.update_target(0.)
+    for name, value in model.target_backbone.state_dict().items():
+        assert torch.equal(value, model.backbone.state_dict()[name]), name
+
+
 def test_update_target_is_a_noop_without_target(tiny_cim_cfg):
     model = _build(tiny_cim_cfg(bootstrap='shared'))
     before = {k: v.clone() for k, v in model.state_dict().items()}

@@ -94,3 +94,27 @@ def test_linear_predictor_as_matmul_equals_the_1x1_conv():
     maps = tokens.transpose(1, 2).reshape(6, 32, 4, 4)
     torch.testing.assert_close(decoder._predict(tokens, (4, 4)),
                                decoder.predictor(maps), rtol=0, atol=1e-12)
+
+
+def test_float32_under_cuda_bf16_autocast():
+    """As F.interpolate (autocast's fp32 list): bf16 logits upsample in
+    float32, with float32 interpolation weights."""
+    from cim_mm.utils.device_traffic import fake_cuda
+    with fake_cuda(autocast_dtype=torch.bfloat16):
+        x = torch.randn(2, 1, 10, 10, device='cuda').to(torch.bfloat16)
+        out = bilinear_upsample(x, 160)
+        assert out.dtype == torch.float32 and out.device.type == 'cuda'
+        plain = x.float() @ torch.ones(10, 10, device='cuda')
+        assert plain.dtype == torch.bfloat16  # autocast was on
+
+
+def test_interpolation_rows_sum_to_one_in_float32():
+    """float32 weights (bf16 ones were off by up to ~0.4%)."""
+    from cim_mm.models.utils.bilinear_upsample import interpolation_matrix
+    for size_in, size_out in ((10, 160), (5, 160), (1, 8), (7, 3)):
+        matrix = interpolation_matrix(size_in, size_out)
+        assert matrix.shape == (size_out, size_in)
+        assert matrix.dtype == torch.float32
+        torch.testing.assert_close(matrix.double().sum(1),
+                                   torch.ones(size_out, dtype=torch.float64),
+                                   rtol=0, atol=2e-7)

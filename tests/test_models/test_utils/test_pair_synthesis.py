@@ -140,3 +140,27 @@ def test_device_path_needs_no_particular_meta_keys(draw):
     built = MODELS.build(PREPROCESSOR)(batch, training=True)
     assert built['inputs'][0].shape == (2, 3, M, M)
     assert built['inputs'][1].shape == (2, 3, N, N)
+
+
+def test_pair_parameters_travel_as_batch_tensors_and_come_back_per_sample(
+        draw):
+    """Search samples pack their parameters beside the data sample, so the
+    collate function stacks each into one tensor (one copy to the device);
+    the preprocessor gives every sample its rows back."""
+    dev = draw(dict(type='CorrelationalPairParams', pixels='device'), 3)
+    pack = TRANSFORMS.build(dict(type='PackCIMInputs'))
+    packed = pack(dict(dev[0]))
+    assert set(packed['pair_params']) == {
+        'exemplar_corners', 'exemplar_flipped', 'exemplar_photometric'}
+    assert 'exemplar_corners' not in packed['data_samples']
+    batch = default_collate([pack(dict(s)) for s in dev])
+    params = batch['pair_params']
+    assert params['exemplar_corners'].shape == (3, K, 4, 2)
+    assert params['exemplar_flipped'].shape == (3, K)
+    built = MODELS.build(PREPROCESSOR)(batch, training=True)
+    for i, sample in enumerate(built['data_samples']):
+        for key, value in params.items():  # (NaN: a factor not drawn)
+            torch.testing.assert_close(sample.get(key), value[i], rtol=0,
+                                       atol=0, equal_nan=True)
+        assert torch.equal(sample.exemplar_corners,
+                           torch.from_numpy(dev[i]['exemplar_corners']))

@@ -344,3 +344,29 @@ def test_cuda_matches_cpu(crops):
     diff = abs_diff(cpu, cuda)
     print(f'\nCUDA vs CPU: mean |diff| {diff.mean():.6f}, max {diff.max()}')
     assert diff.max() <= 1 and diff.mean() < 0.01
+
+
+def test_lookup_tables_built_on_the_device_are_the_reference_tuples():
+    from cim_mm.models.utils import photometric_ops as ops
+    for values in (ops._SDIV, ops._HDIV, ops._SECTORS):
+        table = ops._table(values, torch.device('cpu'))
+        assert table.dtype == torch.int32
+        assert table.tolist() == list(values)
+
+
+def test_each_sample_is_augmented_as_if_alone(crops):
+    """Every operation runs on the whole batch and is kept per sample with
+    torch.where: a sample's result does not depend on its neighbours (the
+    neutral parameters of the others leak nothing)."""
+    exemplars = pipeline(DEFAULT_EXEMPLAR_TRANSFORMS)
+    images = torch.from_numpy(crops[:24]).permute(0, 3, 1, 2).contiguous()
+    seed(5)
+    params = torch.from_numpy(
+        PhotometricParamRecorder(exemplars).draw(len(images)))
+    batched = apply_photometric(images, params)
+    for i in range(len(images)):
+        alone = apply_photometric(images[i:i + 1], params[i:i + 1])
+        assert torch.equal(batched[i:i + 1], alone), i
+    # and the draws exercise every operation somewhere in the batch
+    assert (params[:, pp.JITTER] > 0).any() and (params[:, pp.GRAY] > 0).any()
+    assert (params[:, pp.BLUR_SIGMA] > 0).any()
