@@ -9,7 +9,8 @@ one upstream behaviour, says when it can be removed, and is idempotent;
   :mod:`cim_mm.checkpoint` (torch >= 2.6 refuses runner checkpoints).
 * :mod:`.distributed_without_gpu` - ``--launcher pytorch`` without a GPU.
 * :mod:`.mmcv_ext_stand_in` - ``import mmseg.models`` with mmcv-lite.
-* :mod:`.config_scope` - ``_base_ = ['cim_mm::...']`` inheritance.
+* :mod:`.config_scope` - ``_base_ = ['cim_mm::...']`` inheritance, and
+  ``package::`` config names without ``pkg_resources`` (:func:`load_config`).
 * :mod:`.distributed_teardown` - destroy the process groups before exit
   (called by ``tools/train.py`` and ``tools/test.py``).
 * :mod:`.model_hub` - the private ``ModelHub`` parts the model zoo uses.
@@ -18,7 +19,7 @@ one upstream behaviour, says when it can be removed, and is idempotent;
 from cim_mm.checkpoint.loading import (UntrustedCheckpointError,
                                        trusted_checkpoints)
 from .checkpoint_loading import patch_checkpoint_loading
-from .config_scope import register_config_scope
+from .config_scope import load_config, register_config_scope
 from .distributed_teardown import shutdown_distributed
 from .distributed_without_gpu import patch_distributed_without_gpu
 from .mmcv_ext_stand_in import install_mmcv_ext_stand_in
@@ -26,7 +27,7 @@ from .mmcv_ext_stand_in import install_mmcv_ext_stand_in
 __all__ = [
     'UntrustedCheckpointError', 'trusted_checkpoints',
     'patch_checkpoint_loading', 'patch_distributed_without_gpu',
-    'install_mmcv_ext_stand_in', 'register_config_scope',
+    'install_mmcv_ext_stand_in', 'register_config_scope', 'load_config',
     'shutdown_distributed', 'apply_all'
 ]
 

@@ -39,10 +39,8 @@ from mmengine.runner import Runner  # noqa: E402
 from mmpretrain.registry import DATASETS, MODELS  # noqa: E402
 
 import cim_mm  # noqa: E402,F401
-from cim_mm.utils.offline_photos import (foolbox_imagenet_files,  # noqa: E402
-                                         skimage_photos)
-
-from benchmark_train import load_config  # noqa: E402  (same folder)
+from cim_mm.compat import load_config  # noqa: E402
+from cim_mm.utils.offline_photos import available_photos  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -73,14 +71,12 @@ def parse_args(argv=None):
 
 def write_jpeg_tree(root, num_images, seed=0):
     """``root/train/n<8 digits>/*.JPEG``: random crops of the offline
-    photos resized to 400-500 px wide, quality 90. Returns ``root``."""
+    photos present (foolbox's, scikit-image's or both) resized to 400-500 px wide, quality 90. Returns ``root``."""
     train = osp.join(root, 'train')
     if osp.isdir(train) and sum(len(f) for _, _, f in os.walk(train)):
         return root
     rng = random.Random(seed)
-    photos = [cv2.imread(path) for path in foolbox_imagenet_files()]
-    photos += [p[..., ::-1] if p.ndim == 3 else np.stack([p] * 3, -1)
-               for p in skimage_photos().values()]
+    photos = available_photos()  # foolbox's and/or scikit-image's
     for index in range(num_images):
         photo = photos[index % len(photos)]
         height, width = photo.shape[:2]

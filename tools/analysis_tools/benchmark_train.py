@@ -21,21 +21,22 @@ config's bf16 (``BF16OptimWrapper``) or fp16 (``AmpOptimWrapper``) on a GPU,
 fp32 on a machine without GPU. ``--amp`` is fp16 on a GPU and bf16 on CPU.
 """
 import argparse
-import os.path as osp
 import time
+import warnings
 
 import numpy as np
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.dataset import default_collate
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
-from mmengine.utils import get_installed_path
 from torch.utils.flop_counter import FlopCounterMode
 
 from mmpretrain.registry import MODELS, TRANSFORMS
 
 import cim_mm  # noqa: F401
+from cim_mm.compat import load_config
+from cim_mm.utils.device_traffic import DeviceTrafficCounter
 
 PRECISIONS = ('config', 'fp32', 'fp16', 'bf16')
 MATMUL_DTYPES = dict(fp32=torch.float32, fp16=torch.float16,
@@ -69,15 +70,6 @@ def parse_args(argv=None):
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='overrides for CONFIG (not for --compare)')
     return parser.parse_args(argv)
-
-
-def load_config(path):
-    """A config file, or ``package::path`` inside an installed package."""
-    if '::' in path:
-        package, relative = path.split('::', 1)
-        path = osp.join(get_installed_path(package), '.mim', 'configs',
-                        relative)
-    return Config.fromfile(path)
 
 
 def resolve_precision(args, cfg, cuda):
@@ -208,6 +200,30 @@ class Bench:
         self.optim_wrapper.zero_grad()
         return counter.get_total_flops() / self.batch_size
 
+    def traffic(self, steps=3):
+        """Host-device syncs and cross-device copies of one step's
+        preprocessor + forward (:class:`DeviceTrafficCounter`, the counts
+        the fake-CUDA contract test asserts), then, on a GPU, the sync
+        warnings of ``torch.cuda.set_sync_debug_mode('warn')`` over
+        ``steps`` whole steps (optimizer wrapper and EMA included)."""
+        with DeviceTrafficCounter() as counter:
+            self.losses()
+        self.optim_wrapper.zero_grad()
+        warned = None
+        if self.device == 'cuda':
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter('always')
+                torch.cuda.set_sync_debug_mode('warn')
+                try:
+                    for _ in range(steps):
+                        self.step()
+                    synchronize(self.device)
+                finally:
+                    torch.cuda.set_sync_debug_mode(0)
+            warned = sum('synchroniz' in str(w.message).lower()
+                         for w in caught)
+        return counter, warned
+
     def compile(self):
         for name in COMPILED_PARTS:
             part = getattr(self.model, name, None)
@@ -252,6 +268,14 @@ def run(path, args, device, reference, cfg_options=None):
     """Measure one config, print its line, return its figures."""
     bench = Bench(path, args, device, cfg_options)
     flops = bench.flops_per_image()
+    counter, warned = bench.traffic()
+    print(f'{path}: preprocessor + forward of one step: {counter.syncs} '
+          f'host-device syncs, {counter.copies} cross-device copies'
+          + ('' if warned is None else
+             f'; 3 whole steps: {warned} sync warnings '
+             "(torch.cuda.set_sync_debug_mode('warn'))"), flush=True)
+    if counter.syncs:
+        print(counter.report('sync'), flush=True)
     if args.compile:
         bench.compile()
     images_per_s, step_s, peak = bench.measure(args.warmup, args.iters)

@@ -1,19 +1,19 @@
 #!/usr/bin/env bash
-# Every GPU figure of issue 8 in one run: CIM ViT-B next to mmpretrain's MAE
-# ViT-B (same process, same GPU) as the configs ship, in bf16 + fused AdamW,
-# and compiled (img/s, FLOPs, MFU, peak memory); a torch.profiler table of
-# CIM's step; one-core pipeline rates on real JPEGs; the shipped data loader
-# (WORKERS workers) feeding the training step, with its data-wait share.
-# Each step has its own time limit (470 s in all, under 8 minutes with the
-# model builds). Logs and a summary go to $OUT.
+# Every GPU figure in one run, the must-haves first: CIM ViT-B next to
+# mmpretrain's MAE ViT-B (same process, same GPU) as the configs ship, then
+# in bf16 + fused AdamW (img/s, FLOPs, MFU, peak memory, host-device syncs
+# and copies per step, sync warnings); the shipped data loader (WORKERS
+# workers) feeding the training step, with its data-wait share; one-core
+# pipeline rates on real JPEGs; a torch.profiler table of CIM's step; last,
+# the compiled step (skipped without a GPU). Each step has its own time
+# limit (360 s in all). Logs and a summary go to $OUT.
 #
 #   OUT=/tmp/gpu bash tools/analysis_tools/gpu_benchmarks.sh
-#   # dry run on CPU (tiny sizes, minutes):
-#   BATCH=2 ITERS=1 WARMUP=1 MATMUL=256 TIME_SCALE=10 IMAGES=20 \
-#       SAMPLES=10 WORKERS=1 OUT=/tmp/dry bash tools/analysis_tools/gpu_benchmarks.sh
+#   # rehearsal on CPU, with the GPU host's gaps simulated (minutes):
+#   bash tools/analysis_tools/rehearse_gpu_benchmarks.sh
 # ONLY="step names" runs those steps only.
 # On the offline GPU machine, `source .whl/setup.sh` first
-# (../shared/gpu/README.md).
+# (../shared/gpu/README.md). Needs only `python3` (PYTHON= to choose).
 set -uo pipefail
 
 OUT=${OUT:-work_dirs/gpu_benchmarks}
@@ -22,11 +22,15 @@ ITERS=${ITERS:-30}
 WARMUP=${WARMUP:-5}
 MATMUL=${MATMUL:-8192}
 TIME_SCALE=${TIME_SCALE:-1}  # multiplies every step's time limit
-PYTHON=${PYTHON:-python}
+PYTHON=${PYTHON:-python3}
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 CIM=$ROOT/configs/cim_vitb_300e.py
 MAE=mmpretrain::mae/mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py
 BENCH=$ROOT/tools/analysis_tools/benchmark_train.py
+# CIM_OPTIONS: --cfg-options for CIM's training steps (the rehearsal puts
+# the pixels on the device path, which a CPU would not choose).
+CIM_OPTS=()
+[ -n "${CIM_OPTIONS:-}" ] && read -ra CIM_OPTS <<< "--cfg-options $CIM_OPTIONS"
 COMMON=(--batch-size "$BATCH" --iters "$ITERS" --warmup "$WARMUP"
         --matmul-size "$MATMUL")
 mkdir -p "$OUT"
@@ -46,24 +50,33 @@ step() {
     PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" \
         timeout "$limit" "$PYTHON" "$BENCH" "$@" > "$OUT/$name.log" 2>&1
     local rc=$?
-    grep -E 'images/s|samples/s' "$OUT/$name.log" | tee -a "$SUMMARY"
+    grep -E 'images/s|samples/s|host-device syncs|Error|error:' \
+        "$OUT/$name.log" | tee -a "$SUMMARY"
     echo "   exit $rc after $((SECONDS - start)) s" | tee -a "$SUMMARY"
 }
 
-step shipped 80 "$CIM" --compare "$MAE" "${COMMON[@]}"
-step bf16_fused 80 "$CIM" --compare "$MAE" --bf16 --fused-adamw \
-    "${COMMON[@]}"
-step bf16_fused_compiled 130 "$CIM" --compare "$MAE" --bf16 --fused-adamw \
-    --compile "${COMMON[@]}"
-step profile 40 "$CIM" --bf16 --fused-adamw --batch-size "$BATCH" \
-    --iters 3 --warmup 2 --matmul-size "$MATMUL" \
-    --profile "$OUT/profile_cim_bf16.txt"
-# Real JPEGs: one core per pipeline (CIM's worker draws, the GPU builds the
-# pixels), then the shipped data loader feeding the training step.
+HAS_CUDA=$("$PYTHON" -c 'import torch; print(int(torch.cuda.is_available()))' 2>/dev/null || echo 0)
 DATA=(--data-root "$OUT/jpegs" --num-images "${IMAGES:-1000}")
-BENCH=$ROOT/tools/analysis_tools/benchmark_data.py
-step data_one_core 40 "$CIM" --compare "$MAE" "${DATA[@]}" \
-    --num-samples "${SAMPLES:-500}"
-step data_end_to_end 100 "$CIM" "${DATA[@]}" --workers "${WORKERS:-15}" \
-    --iters "$ITERS" --batch-size "$BATCH" --train
+DATA_BENCH=$ROOT/tools/analysis_tools/benchmark_data.py
+
+step shipped 70 "$CIM" --compare "$MAE" "${COMMON[@]}" "${CIM_OPTS[@]}"
+step bf16_fused 70 "$CIM" --compare "$MAE" --bf16 --fused-adamw \
+    "${COMMON[@]}" "${CIM_OPTS[@]}"
+# Real JPEGs (written from the offline photos present): the shipped data
+# loader feeding the training step, then one core per pipeline (CIM's
+# worker draws, the GPU builds the pixels).
+BENCH=$DATA_BENCH step data_end_to_end 90 "$CIM" "${DATA[@]}" \
+    --workers "${WORKERS:-15}" --iters "$ITERS" --batch-size "$BATCH" --train
+BENCH=$DATA_BENCH step data_one_core 40 "$CIM" --compare "$MAE" \
+    "${DATA[@]}" --num-samples "${SAMPLES:-500}"
+step profile 30 "$CIM" --bf16 --fused-adamw --batch-size "$BATCH" \
+    --iters "${PROFILE_ITERS:-3}" --warmup "${PROFILE_WARMUP:-2}" \
+    --matmul-size "$MATMUL" --profile "$OUT/profile_cim_bf16.txt" \
+    "${CIM_OPTS[@]}"
+if [ "$HAS_CUDA" = 1 ]; then
+    step bf16_fused_compiled 60 "$CIM" --compare "$MAE" --bf16 \
+        --fused-adamw --compile "${COMMON[@]}"
+else
+    echo "== bf16_fused_compiled: skipped (no GPU)" | tee -a "$SUMMARY"
+fi
 echo "summary: $SUMMARY"

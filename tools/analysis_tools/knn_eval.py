@@ -31,10 +31,11 @@ import sys
 
 import mmengine
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 
 import cim_mm  # noqa: F401  (registers CIM, installs the checkpoint policy)
 from cim_mm.checkpoint import CheckpointReadError, UntrustedCheckpointError
+from cim_mm.compat import load_config
 from cim_mm.evaluation.knn import POOLS, run_knn_eval
 
 
@@ -82,14 +83,6 @@ def parse_args(argv=None):
         '--cfg-options', nargs='+', action=DictAction,
         help='override config entries, key=value (nested keys with dots)')
     return parser.parse_args(argv)
-
-
-def load_config(path: str) -> Config:
-    """A config file, or ``package::folder/file.py`` (e.g. mmpretrain's
-    configs), resolved as mmengine resolves ``_base_`` entries."""
-    if '::' in path:
-        return Config.fromstring(f'_base_ = [{path!r}]', '.py')
-    return Config.fromfile(path)
 
 
 def main(argv=None):
