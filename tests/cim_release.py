@@ -46,7 +46,7 @@ def mae_sincos(grid, dims):
 
 
 def _linear(gen, out, inp, bias=True):
-    weight = torch.randn(out, inp, generator=gen) / math.sqrt(inp)
+    weight = torch.randn(out, inp, generator=gen).div_(math.sqrt(inp))
     if not bias:
         return weight, None
     return weight, 0.02 * torch.randn(out, generator=gen)

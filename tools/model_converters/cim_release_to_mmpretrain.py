@@ -221,8 +221,8 @@ def convert(args):
         if isinstance(release_model, str):
             meta['source_model'] = release_model
     os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
+    # tensors and plain values only: read_checkpoint(runner_objects=False)
     torch.save(dict(state_dict=converted, meta=meta), args.dst)
-    read_checkpoint(args.dst, runner_objects=False)  # plain weights only
     if kind == 'pre-trained':
         usage = (f'CorrelationInferencer({name!r}, pretrained={args.dst!r}), '
                  f'tools/infer_correlation.py {config} {args.dst} IMAGE '
