@@ -216,6 +216,18 @@ def test_finetuned_classifier_equals_timm_global_pool(release):
         torch.testing.assert_close(model(x), reference(x), atol=ATOL, rtol=0)
 
 
+def test_convert_cim_takes_the_classifier_on_to_mmseg(release, tmp_path):
+    """ADE20K transfer starts from the fine-tuned encoder (mmseg's MAE)."""
+    convert_cim = _load_tool(CONVERT_CIM, 'convert_cim')
+    assert convert_cim.main([
+        release['ft_converted'],
+        str(tmp_path / 'mmseg.pth'), '--to', 'mmseg', '--num-heads', '3'
+    ]) == 0
+    state = read_checkpoint(tmp_path / 'mmseg.pth')['state_dict']
+    assert torch.equal(state['layers.1.ffn.layers.1.weight'],
+                       release['ft_state']['blocks.1.mlp.fc2.weight'])
+
+
 def test_finetune_config_loads_the_classifier_strictly(release):
     """As tools/test.py and eval_robustness.py load it (mmengine's
     load_checkpoint, strict)."""
