@@ -27,8 +27,11 @@ from timm.layers import Mlp
 
 # the release's ViTs: width -> heads (its tiny, small, base)
 HEADS = {192: 3, 384: 6, 768: 12}
-TIMM_NAMES = {192: 'vit_tiny_patch16_224', 384: 'vit_small_patch16_224',
-              768: 'vit_base_patch16_224'}
+TIMM_NAMES = {
+    192: 'vit_tiny_patch16_224',
+    384: 'vit_small_patch16_224',
+    768: 'vit_base_patch16_224'
+}
 
 
 def mae_sincos(grid, dims):
@@ -40,7 +43,8 @@ def mae_sincos(grid, dims):
     ex = np.outer(xs.reshape(-1), omega)
     ey = np.outer(ys.reshape(-1), omega)
     table = np.concatenate(
-        [np.sin(ex), np.cos(ex), np.sin(ey), np.cos(ey)], axis=1)
+        [np.sin(ex), np.cos(ex),
+         np.sin(ey), np.cos(ey)], axis=1)
     table = np.concatenate([np.zeros((1, dims)), table])
     return torch.from_numpy(table).float()[None]
 
@@ -57,8 +61,15 @@ def _norm(gen, dims):
             0.1 * torch.randn(dims, generator=gen))
 
 
-def _encoder(gen, prefix_patch, prefix_blocks, prefix_norm, dims, depth,
-             mlp, patch, norm_name='norm'):
+def _encoder(gen,
+             prefix_patch,
+             prefix_blocks,
+             prefix_norm,
+             dims,
+             depth,
+             mlp,
+             patch,
+             norm_name='norm'):
     state = {}
     state[f'{prefix_patch}.proj.weight'] = torch.randn(
         dims, 3, patch, patch, generator=gen) / math.sqrt(3 * patch * patch)
@@ -68,8 +79,8 @@ def _encoder(gen, prefix_patch, prefix_blocks, prefix_norm, dims, depth,
         b = f'{prefix_blocks}.{i}'
         for name, (out, inp) in (('attn.qkv', (3 * dims, dims)),
                                  ('attn.proj', (dims, dims)),
-                                 ('mlp.fc1', (mlp, dims)),
-                                 ('mlp.fc2', (dims, mlp))):
+                                 ('mlp.fc1', (mlp, dims)), ('mlp.fc2', (dims,
+                                                                        mlp))):
             w, bias = _linear(gen, out, inp)
             state[f'{b}.{name}.weight'], state[f'{b}.{name}.bias'] = w, bias
         for name in ('norm1', 'norm2'):
@@ -88,8 +99,7 @@ def _mlp_with_bn(gen, prefix, layers, inp, hidden, out):
     for i in range(layers):
         d_in = inp if i == 0 else hidden
         d_out = out if i == layers - 1 else hidden
-        state[f'{prefix}.{3 * i}.weight'] = _linear(gen, d_out, d_in,
-                                                    False)[0]
+        state[f'{prefix}.{3 * i}.weight'] = _linear(gen, d_out, d_in, False)[0]
         bn = f'{prefix}.{3 * i + 1}'
         if i < layers - 1:
             state[f'{bn}.weight'], state[f'{bn}.bias'] = _norm(gen, d_out)
@@ -99,8 +109,14 @@ def _mlp_with_bn(gen, prefix, layers, inp, hidden, out):
     return state
 
 
-def pretrained_state(dims=192, depth=2, patch=16, img_size=224,
-                     context_size=160, decoder_dims=512, hidden=64, seed=0):
+def pretrained_state(dims=192,
+                     depth=2,
+                     patch=16,
+                     img_size=224,
+                     context_size=160,
+                     decoder_dims=512,
+                     hidden=64,
+                     seed=0):
     """A release ``CorrelationalAutoencoderViT`` state dict (``hidden``: the
     width of the unused contrastive MLPs, 4096 in the release)."""
     gen = torch.Generator().manual_seed(seed)
@@ -110,10 +126,12 @@ def pretrained_state(dims=192, depth=2, patch=16, img_size=224,
         'cls_token': 0.02 * torch.randn(1, 1, dims, generator=gen),
         'pos_embed': mae_sincos(grid, dims),
     }
-    state.update(_encoder(gen, 'patch_embed', 'blocks', 'norm', dims, depth,
-                          mlp, patch))
-    state.update(_encoder(gen, 'patch_embed_c', 'blocks_c', 'norm_c', dims,
-                          depth, mlp, patch))
+    state.update(
+        _encoder(gen, 'patch_embed', 'blocks', 'norm', dims, depth, mlp,
+                 patch))
+    state.update(
+        _encoder(gen, 'patch_embed_c', 'blocks_c', 'norm_c', dims, depth, mlp,
+                 patch))
     w, b = _linear(gen, decoder_dims, dims)
     state['decoder_embed.weight'], state['decoder_embed.bias'] = w, b
     state['decoder_pos_embed'] = mae_sincos(context_grid, decoder_dims)
@@ -132,8 +150,7 @@ def pretrained_state(dims=192, depth=2, patch=16, img_size=224,
         2, decoder_dims, 1, 1, generator=gen) / math.sqrt(decoder_dims)
     state['decoder_pred_mask.0.bias'] = torch.tensor([0.3, -0.2])
     state.update(_mlp_with_bn(gen, 'decoder_g_embed', 3, dims, hidden, 256))
-    state.update(_mlp_with_bn(gen, 'decoder_g_embed_c', 3, dims, hidden,
-                              256))
+    state.update(_mlp_with_bn(gen, 'decoder_g_embed_c', 3, dims, hidden, 256))
     state.update(_mlp_with_bn(gen, 'decoder_predictor', 2, 256, hidden, 256))
     return state
 
@@ -145,10 +162,10 @@ def finetuned_state(dims=192, depth=2, patch=16, num_classes=10, seed=1):
         'cls_token': 0.02 * torch.randn(1, 1, dims, generator=gen),
         'pos_embed': mae_sincos(224 // patch, dims),
     }
-    state.update(_encoder(gen, 'patch_embed', 'blocks', 'fc_norm', dims,
-                          depth, 4 * dims, patch))
-    state['head.weight'] = 0.02 * torch.randn(num_classes, dims,
-                                              generator=gen)
+    state.update(
+        _encoder(gen, 'patch_embed', 'blocks', 'fc_norm', dims, depth,
+                 4 * dims, patch))
+    state['head.weight'] = 0.02 * torch.randn(num_classes, dims, generator=gen)
     state['head.bias'] = 0.02 * torch.randn(num_classes, generator=gen)
     return state
 
@@ -156,12 +173,19 @@ def finetuned_state(dims=192, depth=2, patch=16, num_classes=10, seed=1):
 def save_release(path, state, epoch=299, **args):
     """Save as the release's ``save_model`` does."""
     optimizer = dict(state={}, param_groups=[dict(lr=0.0, params=[0, 1])])
-    namespace = argparse.Namespace(model='vit_base_patch16', input_size=224,
-                                   context_size=160, template_size=64,
-                                   blr=1.5e-4, output_dir='exps/cim',
+    namespace = argparse.Namespace(model='vit_base_patch16',
+                                   input_size=224,
+                                   context_size=160,
+                                   template_size=64,
+                                   blr=1.5e-4,
+                                   output_dir='exps/cim',
                                    **args)
-    torch.save(dict(model=state, optimizer=optimizer, epoch=epoch,
-                    scaler=None, args=namespace), path)
+    torch.save(
+        dict(model=state,
+             optimizer=optimizer,
+             epoch=epoch,
+             scaler=None,
+             args=namespace), path)
     return path
 
 
@@ -174,8 +198,10 @@ def timm_vit(state, global_pool='token', num_classes=0, prefix=''):
     shared cls token / position embedding)."""
     dims = state['cls_token'].shape[-1]
     depth = len({k.split('.')[1] for k in state if k.startswith('blocks.')})
-    model = timm.create_model(TIMM_NAMES[dims], pretrained=False,
-                              depth=depth, global_pool=global_pool,
+    model = timm.create_model(TIMM_NAMES[dims],
+                              pretrained=False,
+                              depth=depth,
+                              global_pool=global_pool,
                               num_classes=num_classes)
     if prefix:
         weights = {
@@ -202,11 +228,13 @@ def release_pos_embed(pos_embed, grid):
         return pos_embed
     src = math.isqrt(pos_embed.shape[1] - 1)
     table = pos_embed[:, 1:].reshape(1, src, src, -1).permute(0, 3, 1, 2)
-    table = F.interpolate(table, scale_factor=((grid + 0.1) / src, ) * 2,
+    table = F.interpolate(table,
+                          scale_factor=((grid + 0.1) / src, ) * 2,
                           mode='bicubic')
     assert table.shape[-2:] == (grid, grid)
     return torch.cat(
-        [pos_embed[:, :1], table.permute(0, 2, 3, 1).flatten(1, 2)], dim=1)
+        [pos_embed[:, :1],
+         table.permute(0, 2, 3, 1).flatten(1, 2)], dim=1)
 
 
 @torch.no_grad()
@@ -240,24 +268,32 @@ class DecoderReference(nn.Module):
         self.pred = nn.Conv2d(dims, 2, kernel_size=1)
         self.register_buffer('pos_embed', state['decoder_pos_embed'].clone())
         weights = {
-            'embed.weight': state['decoder_embed.weight'],
-            'embed.bias': state['decoder_embed.bias'],
-            'attn.in_proj_weight': torch.cat([
+            'embed.weight':
+            state['decoder_embed.weight'],
+            'embed.bias':
+            state['decoder_embed.bias'],
+            'attn.in_proj_weight':
+            torch.cat([
                 state[block + 'attn.q.weight'], state[block + 'attn.kv.weight']
             ]),
-            'attn.in_proj_bias': torch.cat([
-                state[block + 'attn.q.bias'], state[block + 'attn.kv.bias']
-            ]),
-            'attn.out_proj.weight': state[block + 'attn.proj.weight'],
-            'attn.out_proj.bias': state[block + 'attn.proj.bias'],
-            'pred.weight': state['decoder_pred_mask.0.weight'],
-            'pred.bias': state['decoder_pred_mask.0.bias'],
-            'pos_embed': state['decoder_pos_embed'],
+            'attn.in_proj_bias':
+            torch.cat(
+                [state[block + 'attn.q.bias'], state[block + 'attn.kv.bias']]),
+            'attn.out_proj.weight':
+            state[block + 'attn.proj.weight'],
+            'attn.out_proj.bias':
+            state[block + 'attn.proj.bias'],
+            'pred.weight':
+            state['decoder_pred_mask.0.weight'],
+            'pred.bias':
+            state['decoder_pred_mask.0.bias'],
+            'pos_embed':
+            state['decoder_pos_embed'],
         }
-        for ours, theirs in (('norm1', block + 'norm1'),
-                             ('norm2', block + 'norm2'),
-                             ('norm', 'decoder_norm'),
-                             ('mlp.fc1', block + 'mlp.fc1'),
+        for ours, theirs in (('norm1', block + 'norm1'), ('norm2',
+                                                          block + 'norm2'),
+                             ('norm', 'decoder_norm'), ('mlp.fc1',
+                                                        block + 'mlp.fc1'),
                              ('mlp.fc2', block + 'mlp.fc2')):
             for param in ('weight', 'bias'):
                 weights[f'{ours}.{param}'] = state[f'{theirs}.{param}']
@@ -275,6 +311,8 @@ class DecoderReference(nn.Module):
         x = self.norm(x)[:, 1:]
         grid = math.isqrt(x.shape[1])
         maps = x.transpose(1, 2).reshape(x.shape[0], -1, grid, grid)
-        logits = F.interpolate(self.pred(maps), size=self.out_size,
-                               mode='bilinear', align_corners=True)
+        logits = F.interpolate(self.pred(maps),
+                               size=self.out_size,
+                               mode='bilinear',
+                               align_corners=True)
         return logits.softmax(dim=1)[:, 1]

@@ -31,8 +31,8 @@ import torch
 from mmengine.logging.history_buffer import HistoryBuffer
 
 __all__ = [
-    'RUNNER_CHECKPOINT_GLOBALS', 'RELEASE_CHECKPOINT_GLOBALS', 'TRUST_ENV_VAR', 'CheckpointReadError',
-    'UntrustedCheckpointError', 'trusted_checkpoints', 'checkpoints_trusted',
+    'RUNNER_CHECKPOINT_GLOBALS', 'RELEASE_CHECKPOINT_GLOBALS', 'TRUST_ENV_VAR',
+    'CheckpointReadError', 'UntrustedCheckpointError', 'trusted_checkpoints', 'checkpoints_trusted',
     'read_checkpoint', 'load_from_local'
 ]
 

@@ -109,8 +109,8 @@ def _expected() -> str:
 def release_state_dict(checkpoint, source: str = 'checkpoint') -> dict:
     """The state dict of a release checkpoint: under ``'model'`` (the
     release's ``save_model``), under ``'state_dict'`` or at the top level."""
-    if isinstance(checkpoint, Mapping) and isinstance(
-            checkpoint.get('model'), Mapping):
+    if isinstance(checkpoint, Mapping) and isinstance(checkpoint.get('model'),
+                                                      Mapping):
         checkpoint = checkpoint['model']
     try:
         return source_state_dict(checkpoint, source)
@@ -245,10 +245,10 @@ def release_arch(state: Mapping[str, torch.Tensor],
                 f'{key} should be {shape} for a {embed_dims}-d ViT, found '
                 f'{tuple(state[key].shape) if key in state else "nothing"}:'
                 ' the keys do not fit a release ViT.')
+    depth = {'large': 24, 'huge': 32}.get(name, 12)
     standard = (name is not None and num_heads == heads
-                and num_layers == {'large': 24, 'huge': 32}.get(name, 12)
-                and patch_size == (14 if name == 'huge' else 16)
-                and feedforward == 4 * embed_dims)
+                and num_layers == depth and feedforward == 4 * embed_dims
+                and patch_size == (14 if name == 'huge' else 16))
     return dict(embed_dims=embed_dims,
                 num_layers=num_layers,
                 num_heads=num_heads,
@@ -301,8 +301,7 @@ def release_sincos_table(grid: int, dims: int) -> torch.Tensor:
     sin(y w), cos(y w)]`` with ``w_k = 10000 ** (-k / (dims / 4))``, zeros
     on the cls slot; computed in float64, returned in float32."""
     quarter = dims // 4
-    omega = 1. / 10000**(torch.arange(quarter, dtype=torch.float64) /
-                         quarter)
+    omega = 1. / 10000**(torch.arange(quarter, dtype=torch.float64) / quarter)
     y, x = torch.meshgrid(torch.arange(grid, dtype=torch.float64),
                           torch.arange(grid, dtype=torch.float64),
                           indexing='ij')
@@ -330,8 +329,7 @@ def sincos_channel_order(grid: int, dims: int) -> torch.Tensor:
     return order
 
 
-def _encoder_keys(num_layers: int, final_norm: bool,
-                  avg_pool: bool) -> list:
+def _encoder_keys(num_layers: int, final_norm: bool, avg_pool: bool) -> list:
     """The keys of an mmpretrain ViT of that depth (built on the meta
     device: names only)."""
     from mmpretrain.models import VisionTransformer
@@ -348,26 +346,27 @@ def _encoder_keys(num_layers: int, final_norm: bool,
     return [k for k in model.state_dict() if not k.startswith('ln2.')]
 
 
-def _rename_encoder(state: Mapping[str, torch.Tensor], num_layers: int,
-                    final_norm: bool, avg_pool: bool,
+def _rename_encoder(state: Mapping[str, torch.Tensor],
+                    num_layers: int,
+                    final_norm: bool,
+                    avg_pool: bool,
                     source_prefix: str = '') -> Dict[str, torch.Tensor]:
     """timm names (after ``source_prefix``) -> mmpretrain ViT names."""
     names = timm_vit_names(_encoder_keys(num_layers, final_norm, avg_pool))
-    missing = [source_prefix + k for k in names if source_prefix + k not in state]
+    missing = [
+        source_prefix + k for k in names if source_prefix + k not in state
+    ]
     if missing:
         raise ReleaseCheckpointError(
             f'The {num_layers}-block encoder lacks {missing[:6]}'
             f'{" ..." if len(missing) > 6 else ""}: the keys do not fit a '
             'release ViT.')
-    return {
-        mm: state[source_prefix + timm]
-        for timm, mm in names.items()
-    }
+    return {mm: state[source_prefix + timm] for timm, mm in names.items()}
 
 
 def convert_pretrained(
-        state: Mapping[str, torch.Tensor],
-        decoder_num_heads: Optional[int] = None
+    state: Mapping[str, torch.Tensor],
+    decoder_num_heads: Optional[int] = None
 ) -> Tuple[Dict[str, torch.Tensor], dict]:
     """A pre-trained release state dict -> a cim_mm ``CIM`` state dict.
 
@@ -383,10 +382,11 @@ def convert_pretrained(
             online one's, or ``decoder_pos_embed`` is not the fixed table.
     """
     num_layers = _block_count(state, 'blocks.')
-    if _block_count(state, 'blocks_c.') != num_layers:
+    target_layers = _block_count(state, 'blocks_c.')
+    if target_layers != num_layers:
         raise ReleaseCheckpointError(
-            f"blocks_c.* (the EMA target) has {_block_count(state, 'blocks_c.')}"
-            f' blocks, blocks.* {num_layers}: not a release checkpoint.')
+            f'blocks_c.* (the EMA target) has {target_layers} blocks, '
+            f'blocks.* {num_layers}: not a release checkpoint.')
     converted = {}
     online = _rename_encoder(state, num_layers, True, False)
     converted.update({f'backbone.{k}': v for k, v in online.items()})
@@ -427,28 +427,27 @@ def convert_pretrained(
     for param in ('weight', 'bias'):
         release_key = f'{_DECODER_BLOCK}{name}.{param}'
         for key in targets:
-            converted[f'neck.{key}.{param}'] = state[release_key][order].clone()
+            value = state[release_key][order]
+            converted[f'neck.{key}.{param}'] = value.clone()
         taken.add(release_key)
     weight, bias = state[_PREDICTOR + 'weight'], state[_PREDICTOR + 'bias']
-    converted['neck.predictor.weight'] = (weight[1] -
-                                          weight[0])[None][:, order].contiguous()
+    logit = (weight[1] - weight[0])[None]  # (1, D, 1, 1)
+    converted['neck.predictor.weight'] = logit[:, order].contiguous()
     converted['neck.predictor.bias'] = (bias[1] - bias[0])[None]
     taken.update({_PREDICTOR + 'weight', _PREDICTOR + 'bias'})
 
-    taken.update(k for k in state
-                 if _ENCODER.match(k) or _TARGET.match(k))
+    taken.update(k for k in state if _ENCODER.match(k) or _TARGET.match(k))
     dropped = sorted(k for k in state if _CONTRASTIVE.match(k))
     unused = sorted(set(state) - taken - set(dropped))
-    report = dict(
-        dropped=dropped,
-        unused=unused,
-        decoder_pos_embed_delta=float(pe_delta),
-        pos_embed_delta=_table_delta(state['pos_embed']))
+    report = dict(dropped=dropped,
+                  unused=unused,
+                  decoder_pos_embed_delta=float(pe_delta),
+                  pos_embed_delta=_table_delta(state['pos_embed']))
     return converted, report
 
 
 def convert_finetuned(
-        state: Mapping[str, torch.Tensor]
+    state: Mapping[str, torch.Tensor]
 ) -> Tuple[Dict[str, torch.Tensor], dict]:
     """A fine-tuned release state dict -> an mmpretrain ``ImageClassifier``
     state dict (``backbone.*`` of ``VisionTransformer(out_type=
@@ -461,9 +460,10 @@ def convert_finetuned(
     converted = {f'backbone.{k}': v for k, v in backbone.items()}
     converted['head.fc.weight'] = state['head.weight']
     converted['head.fc.bias'] = state['head.bias']
-    taken = {k for k in state if _ENCODER.match(k)} | {
-        'fc_norm.weight', 'fc_norm.bias', 'head.weight', 'head.bias'
-    }
+    taken = {k
+             for k in state if _ENCODER.match(k)} | {
+                 'fc_norm.weight', 'fc_norm.bias', 'head.weight', 'head.bias'
+             }
     report = dict(dropped=[],
                   unused=sorted(set(state) - taken),
                   pos_embed_delta=_table_delta(state['pos_embed']))

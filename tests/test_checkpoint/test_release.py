@@ -33,12 +33,16 @@ def ft():
 def shapes_only(dims, depth, patch=16, heads_dims=None):
     """A release ViT's encoder keys with zero-stride tensors (shapes only,
     no memory): enough for the arch detection."""
+
     def t(*shape):
         return torch.zeros(1).expand(*shape)
+
     mlp = 4 * dims
-    state = {'cls_token': t(1, 1, dims),
-             'pos_embed': t(1, 1 + (224 // patch)**2, dims),
-             'patch_embed.proj.weight': t(dims, 3, patch, patch)}
+    state = {
+        'cls_token': t(1, 1, dims),
+        'pos_embed': t(1, 1 + (224 // patch)**2, dims),
+        'patch_embed.proj.weight': t(dims, 3, patch, patch)
+    }
     for i in range(depth):
         state[f'blocks.{i}.attn.qkv.weight'] = t(3 * dims, dims)
         state[f'blocks.{i}.mlp.fc1.weight'] = t(mlp, dims)
@@ -61,8 +65,10 @@ def test_release_table_is_maes_and_mmpretrains_has_the_halves_swapped(
     assert sorted(order.tolist()) == list(range(dims))
     torch.testing.assert_close(table[..., order], ours, atol=1e-5, rtol=0)
     half = dims // 2
-    torch.testing.assert_close(ours[..., :half], table[..., half:],
-                               atol=1e-5, rtol=0)
+    torch.testing.assert_close(ours[..., :half],
+                               table[..., half:],
+                               atol=1e-5,
+                               rtol=0)
 
 
 # ---------------------------------------------------------------------------
@@ -82,18 +88,28 @@ def test_kind(pre, ft):
 
 
 @pytest.mark.parametrize('change,message', [
-    (lambda s: {f'module.{k}': v for k, v in s.items()}, "'module.*' keys"),
-    (lambda s: {f'backbone.{k}': v for k, v in s.items()},
-     'an mmpretrain model checkpoint'),
+    (lambda s: {
+        f'module.{k}': v
+        for k, v in s.items()
+    }, "'module.*' keys"),
+    (lambda s: {
+        f'backbone.{k}': v
+        for k, v in s.items()
+    }, 'an mmpretrain model checkpoint'),
     (lambda s: dict(s, **{'neck.embed.weight': torch.zeros(1)}),
      'a cim_mm CIM checkpoint'),
-    (lambda s: {'layers.0.ln1.weight': torch.zeros(1)},
-     'an mmpretrain backbone'),
+    (lambda s: {
+        'layers.0.ln1.weight': torch.zeros(1)
+    }, 'an mmpretrain backbone'),
     (lambda s: dict(s, mask_token=torch.zeros(1)),
      'an MAE pre-training checkpoint'),
-    (lambda s: {'conv1.weight': torch.zeros(1)}, 'not a timm-style ViT'),
-    (lambda s: {k: v for k, v in s.items() if k != 'norm_c.weight'},
-     r"lacks \['norm_c.weight'\]"),
+    (lambda s: {
+        'conv1.weight': torch.zeros(1)
+    }, 'not a timm-style ViT'),
+    (lambda s: {
+        k: v
+        for k, v in s.items() if k != 'norm_c.weight'
+    }, r"lacks \['norm_c.weight'\]"),
 ])
 def test_other_checkpoints_are_named(pre, change, message):
     with pytest.raises(ReleaseCheckpointError, match=message) as err:
@@ -111,19 +127,25 @@ def test_timm_classifiers_and_backbones_are_named(ft):
         release_kind(backbone)
 
 
-@pytest.mark.parametrize('dims,depth,patch,name,heads', [
-    (192, 12, 16, 'tiny', 3),
-    (384, 12, 16, 'small', 6),
-    (768, 12, 16, 'base', 12),
-    (1024, 24, 16, 'large', 16),
-    (1280, 32, 14, 'huge', 16),
-    (768, 2, 16, None, 12),  # fewer blocks: converts, no release arch
-])
+@pytest.mark.parametrize(
+    'dims,depth,patch,name,heads',
+    [
+        (192, 12, 16, 'tiny', 3),
+        (384, 12, 16, 'small', 6),
+        (768, 12, 16, 'base', 12),
+        (1024, 24, 16, 'large', 16),
+        (1280, 32, 14, 'huge', 16),
+        (768, 2, 16, None, 12),  # fewer blocks: converts, no release arch
+    ])
 def test_arch_from_the_shapes(dims, depth, patch, name, heads):
     arch = release_arch(shapes_only(dims, depth, patch))
-    assert arch == dict(embed_dims=dims, num_layers=depth, num_heads=heads,
-                        feedforward_channels=4 * dims, patch_size=patch,
-                        img_size=224, name=name)
+    assert arch == dict(embed_dims=dims,
+                        num_layers=depth,
+                        num_heads=heads,
+                        feedforward_channels=4 * dims,
+                        patch_size=patch,
+                        img_size=224,
+                        name=name)
 
 
 def test_arch_errors():
@@ -149,9 +171,12 @@ def test_arch_errors():
 
 
 def test_decoder_arch(pre):
-    assert release_decoder_arch(pre) == dict(in_channels=192, embed_dim=512,
-                                             num_heads=16, mlp_ratio=4.0,
-                                             context_grid=10, patch_size=16)
+    assert release_decoder_arch(pre) == dict(in_channels=192,
+                                             embed_dim=512,
+                                             num_heads=16,
+                                             mlp_ratio=4.0,
+                                             context_grid=10,
+                                             patch_size=16)
     one_channel = dict(pre)
     one_channel['decoder_pred_mask.0.weight'] = torch.zeros(1, 512, 1, 1)
     with pytest.raises(ReleaseCheckpointError, match='to 2 classes'):
@@ -166,8 +191,9 @@ def test_pretrained_conversion(pre):
     order = sincos_channel_order(10, 512)
     block = 'decoder_corr_block.block.'
     assert report['unused'] == []
-    assert report['dropped'] == sorted(
-        k for k in pre if k.startswith(('decoder_g_embed', 'decoder_predictor')))
+    assert report['dropped'] == sorted(k for k in pre
+                                       if k.startswith(('decoder_g_embed',
+                                                        'decoder_predictor')))
     assert len(report['dropped']) == 42
     assert report['decoder_pos_embed_delta'] < 1e-6
     assert 'decoder_pos_embed' not in str(list(converted))
@@ -209,8 +235,8 @@ def test_renaming_alone_would_give_another_decoder(pre, monkeypatch):
     gen = torch.Generator().manual_seed(0)
     context = torch.randn(1, 101, 192, generator=gen)
     exemplar = torch.randn(2, 17, 192, generator=gen)
-    reference = cim_release.DecoderReference(pre)(
-        context.repeat_interleave(2, 0), exemplar)
+    reference = cim_release.DecoderReference(pre)(context.repeat_interleave(
+        2, 0), exemplar)
 
     def maps(converted):
         decoder.load_state_dict({

@@ -39,10 +39,12 @@ FINETUNE_CONFIG = osp.join(
     'vit-base-p16_cim-pre_8xb256-amp-coslr-100e_in1k.py')
 PRETRAINED = 'cim_vit-base-p16_3rdparty-300e_in1k'
 FINETUNED = 'vit-base-p16_cim-pre_3rdparty_in1k'
-TINY_ARCH = dict(_delete_=True, embed_dims=192, num_layers=2, num_heads=3,
+TINY_ARCH = dict(_delete_=True,
+                 embed_dims=192,
+                 num_layers=2,
+                 num_heads=3,
                  feedforward_channels=768)
-PRE_OVERRIDES = dict(backbone=dict(arch=TINY_ARCH),
-                     neck=dict(in_channels=192))
+PRE_OVERRIDES = dict(backbone=dict(arch=TINY_ARCH), neck=dict(in_channels=192))
 FT_OVERRIDES = dict(backbone=dict(arch=TINY_ARCH),
                     head=dict(in_channels=192, num_classes=10))
 ATOL = 1e-5
@@ -66,12 +68,16 @@ def convert(capsys, *args):
 
 
 def images(size, count=2, seed=0):
-    return torch.randn(count, 3, size, size,
+    return torch.randn(count,
+                       3,
+                       size,
+                       size,
                        generator=torch.Generator().manual_seed(seed))
 
 
 def model_of(name, overrides, path=None):
-    return mmpretrain.get_model(name, pretrained=path or False,
+    return mmpretrain.get_model(name,
+                                pretrained=path or False,
                                 **copy.deepcopy(overrides)).eval()
 
 
@@ -110,14 +116,15 @@ def test_pretrained_report_names_what_was_found_and_dropped(
     assert ('decoder_g_embed.* (16), decoder_g_embed_c.* (16), '
             'decoder_predictor.* (10)') in out
     assert 'decoder_pos_embed checked' in out
-    assert 'loaded strictly into CIM of configs/cim_vitb_300e_release.py' in out
+    assert ('loaded strictly into CIM of configs/cim_vitb_300e_release.py'
+            in out)
     assert 'missing [], unexpected []' in out
     saved = read_checkpoint(tmp_path / 'o.pth', runner_objects=False)
     assert saved['meta']['kind'] == 'pre-trained'
     assert saved['meta']['source_epoch'] == 299
-    assert {k.split('.')[0] for k in saved['state_dict']} == {
-        'backbone', 'target_backbone', 'neck'
-    }
+    assert {k.split('.')[0]
+            for k in saved['state_dict']
+            } == {'backbone', 'target_backbone', 'neck'}
 
 
 def test_finetuned_report_and_output(release, capsys, tmp_path):
@@ -127,9 +134,8 @@ def test_finetuned_report_and_output(release, capsys, tmp_path):
     assert 'head -> head.fc (10 classes)' in out
     assert 'loaded strictly into ImageClassifier of configs/finetune/' in out
     saved = read_checkpoint(tmp_path / 'o.pth', runner_objects=False)
-    assert {k.split('.')[0] for k in saved['state_dict']} == {
-        'backbone', 'head'
-    }
+    assert {k.split('.')[0]
+            for k in saved['state_dict']} == {'backbone', 'head'}
 
 
 # ---------------------------------------------------------------------------
@@ -147,19 +153,23 @@ def test_encoders_equal_timm_at_224_160_and_64_px(release, cim_model):
     with torch.no_grad():
         x = images(224)
         torch.testing.assert_close(cim_model.backbone(x)[-1],
-                                   online.forward_features(x), atol=ATOL,
+                                   online.forward_features(x),
+                                   atol=ATOL,
                                    rtol=0)
         torch.testing.assert_close(cim_model.target_backbone(x)[-1],
-                                   target.forward_features(x), atol=ATOL,
+                                   target.forward_features(x),
+                                   atol=ATOL,
                                    rtol=0)
         for size in (160, 64):
             x = images(size)
             torch.testing.assert_close(cim_model.backbone(x)[-1],
                                        cim_release.encode(online, x),
-                                       atol=ATOL, rtol=0)
+                                       atol=ATOL,
+                                       rtol=0)
             torch.testing.assert_close(cim_model.target_backbone(x)[-1],
                                        cim_release.encode(target, x),
-                                       atol=ATOL, rtol=0)
+                                       atol=ATOL,
+                                       rtol=0)
 
 
 def test_without_the_release_resize_the_encoder_differs(release):
@@ -198,7 +208,8 @@ def test_whole_model_predicts_the_release_maps(release, cim_model):
     context = images(160, seed=1)
     exemplars = [images(64, seed=10 + k) for k in range(6)]
     samples = cim_model([context] + exemplars,
-                        [DataSample() for _ in range(2)], mode='predict')
+                        [DataSample() for _ in range(2)],
+                        mode='predict')
     ours = torch.stack([s.pred_corr_maps for s in samples])
     ctx = cim_release.encode(target, context).repeat_interleave(6, dim=0)
     ex = cim_release.encode(online, torch.stack(exemplars, 1).flatten(0, 1))
@@ -208,8 +219,12 @@ def test_whole_model_predicts_the_release_maps(release, cim_model):
 
 def test_finetuned_classifier_equals_timm_global_pool(release):
     state = release['ft_state']
-    reference = cim_release.timm_vit(
-        {k: v for k, v in state.items()}, global_pool='avg', num_classes=10)
+    reference = cim_release.timm_vit({
+        k: v
+        for k, v in state.items()
+    },
+                                     global_pool='avg',
+                                     num_classes=10)
     model = model_of(FINETUNED, FT_OVERRIDES, release['ft_converted'])
     x = images(224)
     with torch.no_grad():
@@ -234,7 +249,9 @@ def test_finetune_config_loads_the_classifier_strictly(release):
     cfg = Config.fromfile(FINETUNE_CONFIG)
     cfg.merge_from_dict(dict(model=copy.deepcopy(FT_OVERRIDES)))
     model = mmpretrain.get_model(cfg)
-    load_checkpoint(model, release['ft_converted'], map_location='cpu',
+    load_checkpoint(model,
+                    release['ft_converted'],
+                    map_location='cpu',
                     strict=True)
     converted = read_checkpoint(release['ft_converted'])['state_dict']
     assert all(
@@ -258,14 +275,20 @@ def test_inferencer_on_the_converted_file(release, nonsquare_photos,
     assert 0 <= result['pred_map'].min() <= result['peak'] <= 1
 
 
-def test_infer_correlation_tool_on_the_converted_file(
-        release, nonsquare_photos, tmp_path):
+def test_infer_correlation_tool_on_the_converted_file(release,
+                                                      nonsquare_photos,
+                                                      tmp_path):
     config = tiny_config(tmp_path, RELEASE_CONFIG, PRE_OVERRIDES)
     out = subprocess.run([
         sys.executable, INFER, config, release['pre_converted'],
         nonsquare_photos['chelsea'], '--box', '50', '40', '200', '160',
-        '--device', 'cpu', '--out-dir', str(tmp_path)
-    ], capture_output=True, text=True, cwd=REPO, timeout=600)
+        '--device', 'cpu', '--out-dir',
+        str(tmp_path)
+    ],
+                         capture_output=True,
+                         text=True,
+                         cwd=REPO,
+                         timeout=600)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.splitlines()[-1])
     assert result['query_box'] == [50, 40, 200, 160]
@@ -279,10 +302,11 @@ def test_convert_cim_takes_it_on_to_timm_and_fine_tuning(release, tmp_path):
     convert_cim = _load_tool(CONVERT_CIM, 'convert_cim')
     timm_file, backbone_file = tmp_path / 'timm.pth', tmp_path / 'bb.pth'
     assert convert_cim.main(
-        [release['pre_converted'], str(timm_file), '--to', 'timm']) == 0
-    assert convert_cim.main([
-        release['pre_converted'], str(backbone_file), '--to', 'mmpretrain'
-    ]) == 0
+        [release['pre_converted'],
+         str(timm_file), '--to', 'timm']) == 0
+    assert convert_cim.main(
+        [release['pre_converted'],
+         str(backbone_file), '--to', 'mmpretrain']) == 0
     reference = cim_release.timm_vit(release['pre_state'])
     timm_state = read_checkpoint(timm_file)
     assert timm_state.keys() == reference.state_dict().keys()
@@ -296,9 +320,12 @@ def test_convert_cim_takes_it_on_to_timm_and_fine_tuning(release, tmp_path):
     model.init_weights()
     state = release['pre_state']
     torch.testing.assert_close(model.backbone.pos_embed.data,
-                               state['pos_embed'], atol=0, rtol=0)
+                               state['pos_embed'],
+                               atol=0,
+                               rtol=0)
     torch.testing.assert_close(model.backbone.layers[1].attn.qkv.weight.data,
-                               state['blocks.1.attn.qkv.weight'], atol=0,
+                               state['blocks.1.attn.qkv.weight'],
+                               atol=0,
                                rtol=0)
 
 
@@ -313,7 +340,8 @@ def _save(path, obj):
 def _bad_inputs(release, tmp_path):
     import timm
     pre = release['pre_state']
-    timm_vit = timm.create_model('vit_tiny_patch16_224', pretrained=False,
+    timm_vit = timm.create_model('vit_tiny_patch16_224',
+                                 pretrained=False,
                                  depth=1)
     mae = {k: v for k, v in pre.items() if not k.startswith('decoder')}
     mae.update({
@@ -327,10 +355,9 @@ def _bad_inputs(release, tmp_path):
     learnt = dict(pre, decoder_pos_embed=torch.randn(1, 101, 512))
     return {
         'cim_mm': (release['pre_converted'], 'cim_mm CIM checkpoint'),
-        'mmpretrain': (release['ft_converted'],
-                       'mmpretrain model checkpoint'),
-        'mae': (_save(tmp_path / 'mae.pth', dict(model=mae)),
-                'MAE pre-training checkpoint'),
+        'mmpretrain': (release['ft_converted'], 'mmpretrain model checkpoint'),
+        'mae': (_save(tmp_path / 'mae.pth',
+                      dict(model=mae)), 'MAE pre-training checkpoint'),
         'timm': (_save(tmp_path / 'timm.pth', timm_vit.state_dict()),
                  'timm ViT classifier with cls-token pooling'),
         'timm backbone': (_save(
@@ -339,13 +366,13 @@ def _bad_inputs(release, tmp_path):
                 for k, v in timm_vit.state_dict().items()
                 if not k.startswith('head.')
             }), 'timm ViT backbone without a CIM decoder'),
-        'narrow qkv': (_save(tmp_path / 'narrow.pth', dict(model=narrow)),
-                       'do not fit a release ViT'),
+        'narrow qkv': (_save(tmp_path / 'narrow.pth',
+                             dict(model=narrow)), 'do not fit a release ViT'),
         'uneven target': (_save(tmp_path / 'uneven.pth', dict(model=uneven)),
                           'blocks_c.* (the EMA target) has 1 blocks'),
-        'learnt decoder pe': (_save(tmp_path / 'learnt.pth',
-                                    dict(model=learnt)),
-                              'decoder_pos_embed is not the fixed 2-D'),
+        'learnt decoder pe':
+        (_save(tmp_path / 'learnt.pth',
+               dict(model=learnt)), 'decoder_pos_embed is not the fixed 2-D'),
     }
 
 
@@ -376,8 +403,8 @@ def test_truncated_file_and_unknown_width(release, tmp_path, capsys):
     assert 'A 128-d encoder is none of the release archs' in err
     assert '--num-heads' in err
     # with the heads given, any width converts
-    status, out, err = convert(capsys, path, tmp_path / 'o.pth',
-                               '--num-heads', '2')
+    status, out, err = convert(capsys, path, tmp_path / 'o.pth', '--num-heads',
+                               '2')
     assert status == 0, err
     assert 'missing [], unexpected []' in out
 
@@ -386,7 +413,11 @@ def test_exit_status_of_the_command_line(release, tmp_path):
     out = subprocess.run([
         sys.executable, TOOL, release['pre_converted'],
         str(tmp_path / 'o.pth')
-    ], capture_output=True, text=True, cwd=REPO, timeout=600)
+    ],
+                         capture_output=True,
+                         text=True,
+                         cwd=REPO,
+                         timeout=600)
     assert out.returncode == 2
     assert out.stderr.startswith('error: ') and 'cim_mm CIM' in out.stderr
     assert not (tmp_path / 'o.pth').exists()
@@ -419,8 +450,7 @@ def test_vit_base_release_files_convert_for_the_shipped_configs(
     src.unlink()
     dst.unlink()
 
-    state = cim_release.finetuned_state(dims=768, depth=12,
-                                        num_classes=1000)
+    state = cim_release.finetuned_state(dims=768, depth=12, num_classes=1000)
     assert len(state) == 152
     src = cim_release.save_release(tmp_path / 'checkpoint-99.pth', state)
     status, out, err = convert(capsys, src, dst)

@@ -54,13 +54,16 @@ from cim_mm.checkpoint.release import (RELEASE_DECODER_NUM_HEADS,
 MODELS = {
     'pre-trained': ('cim_vit-base-p16_3rdparty-300e_in1k',
                     'configs/cim_vitb_300e_release.py'),
-    'fine-tuned': ('vit-base-p16_cim-pre_3rdparty_in1k',
-                   'configs/finetune/'
+    'fine-tuned': ('vit-base-p16_cim-pre_3rdparty_in1k', 'configs/finetune/'
                    'vit-base-p16_cim-pre_8xb256-amp-coslr-100e_in1k.py'),
 }
 # what those configs build: a release ViT-B/16 at 224 px, 160 px contexts
-_VITB = dict(embed_dims=768, num_layers=12, num_heads=12,
-             feedforward_channels=3072, patch_size=16, img_size=224)
+_VITB = dict(embed_dims=768,
+             num_layers=12,
+             num_heads=12,
+             feedforward_channels=3072,
+             patch_size=16,
+             img_size=224)
 _CONTEXT_SIZE = 160
 _NUM_CLASSES = 1000
 
@@ -93,23 +96,26 @@ def model_overrides(kind, arch, decoder=None, num_classes=None):
     are not the release's ViT-B/16 with 160 px contexts (empty for it)."""
     overrides = {}
     if any(arch[k] != v for k, v in _VITB.items()):
-        overrides['backbone'] = dict(
-            arch=dict(_delete_=True,
-                      **{
-                          k: arch[k]
-                          for k in ('embed_dims', 'num_layers', 'num_heads',
-                                    'feedforward_channels')
-                      }),
-            img_size=arch['img_size'],
-            patch_size=arch['patch_size'])
+        overrides['backbone'] = dict(arch=dict(
+            _delete_=True,
+            **{
+                k: arch[k]
+                for k in ('embed_dims', 'num_layers', 'num_heads',
+                          'feedforward_channels')
+            }),
+                                     img_size=arch['img_size'],
+                                     patch_size=arch['patch_size'])
     if kind == 'pre-trained':
         neck = dict(in_channels=decoder['in_channels'],
                     embed_dim=decoder['embed_dim'],
                     num_heads=decoder['num_heads'],
                     mlp_ratio=decoder['mlp_ratio'],
                     out_size=decoder['context_grid'] * decoder['patch_size'])
-        if neck != dict(in_channels=768, embed_dim=512, num_heads=16,
-                        mlp_ratio=4.0, out_size=_CONTEXT_SIZE):
+        if neck != dict(in_channels=768,
+                        embed_dim=512,
+                        num_heads=16,
+                        mlp_ratio=4.0,
+                        out_size=_CONTEXT_SIZE):
             overrides['neck'] = neck
     elif num_classes != _NUM_CLASSES or arch['embed_dims'] != 768:
         overrides['head'] = dict(num_classes=num_classes,
@@ -139,9 +145,10 @@ def convert(args):
     state = release_state_dict(checkpoint, args.src)
     extras = sorted(k for k in checkpoint if k != 'model') if isinstance(
         checkpoint, dict) and 'model' in checkpoint else []
-    log(1, f'read {len(state)} tensors in {time.time() - start:.1f} s'
-        + (f"; also in the file: {', '.join(extras)} (not converted)"
-           if extras else ''))
+    log(
+        1, f'read {len(state)} tensors in {time.time() - start:.1f} s' +
+        (f"; also in the file: {', '.join(extras)} (not converted)"
+         if extras else ''))
 
     kind = release_kind(state, args.src)
     arch = release_arch(state, args.num_heads)
@@ -162,7 +169,8 @@ def convert(args):
     if kind == 'pre-trained':
         converted, report = convert_pretrained(state, args.decoder_num_heads)
         num_classes = None
-        log(3, 'converted: encoder names from timm to mmpretrain '
+        log(
+            3, 'converted: encoder names from timm to mmpretrain '
             '(backbone.*: online, target_backbone.*: EMA target with the '
             'shared cls token and position embedding); decoder channels '
             "permuted to mmpretrain's sin-cos layout; the shared decoder "
@@ -175,15 +183,19 @@ def convert(args):
     else:
         converted, report = convert_finetuned(state)
         num_classes = state['head.weight'].shape[0]
-        log(3, 'converted: encoder names from timm to mmpretrain '
+        log(
+            3, 'converted: encoder names from timm to mmpretrain '
             '(backbone.*), fc_norm -> backbone.ln2 (avg_featmap), head -> '
             f'head.fc ({num_classes} classes)')
-    log(3, "pos_embed kept as it is (max |delta| to the release's sin-cos "
+    log(
+        3, "pos_embed kept as it is (max |delta| to the release's sin-cos "
         f"table {report['pos_embed_delta']:.1e})")
     if report['unused']:
-        print(f"error: {len(report['unused'])} keys of {args.src} fit no part"
-              f" of the model: {report['unused'][:8]}; {args.dst} was not "
-              'written.', file=sys.stderr)
+        print(
+            f"error: {len(report['unused'])} keys of {args.src} fit no part"
+            f" of the model: {report['unused'][:8]}; {args.dst} was not "
+            'written.',
+            file=sys.stderr)
         return 1
 
     name, config = MODELS[kind]
@@ -195,14 +207,16 @@ def convert(args):
             f'Cannot build {config} for these weights ({type(err).__name__}:'
             f' {err}); check --num-heads/--decoder-num-heads.') from err
     result = verify_conversion(model, converted)
-    log(4, f'loaded strictly into {type(model).__name__} of {config}'
-        + (f' with model overrides {overrides}' if overrides else '') +
+    log(
+        4, f'loaded strictly into {type(model).__name__} of {config}' +
+        (f' with model overrides {overrides}' if overrides else '') +
         f": {len(converted)} tensors, missing {result['missing']}, "
         f"unexpected {result['unexpected']}")
     if not result['ok']:
-        print(f'error: the converted weights do not fill the model of '
-              f'{config} exactly; {args.dst} was not written.',
-              file=sys.stderr)
+        print(
+            f'error: the converted weights do not fill the model of '
+            f'{config} exactly; {args.dst} was not written.',
+            file=sys.stderr)
         return 1
 
     meta = dict(converted_by='cim_mm tools/model_converters/'
@@ -211,7 +225,10 @@ def convert(args):
                 kind=kind,
                 config=config,
                 model_zoo_name=name,
-                arch={k: v for k, v in arch.items() if v is not None})
+                arch={
+                    k: v
+                    for k, v in arch.items() if v is not None
+                })
     if overrides:
         meta['model_overrides'] = repr(overrides)
     if isinstance(checkpoint, dict):
