@@ -409,6 +409,18 @@ def test_truncated_file_and_unknown_width(release, tmp_path, capsys):
     assert 'missing [], unexpected []' in out
 
 
+def test_patch14_release_converts_with_a_warning(tmp_path, capsys):
+    """14 px patches (the release's huge): the context size comes from the
+    file's args; 160 px is no multiple of 14, which is said."""
+    state = cim_release.pretrained_state(patch=14, depth=1)
+    path = cim_release.save_release(tmp_path / 'p14.pth', state)
+    status, out, err = convert(capsys, path, tmp_path / 'o.pth')
+    assert status == 0, err
+    assert '11x11 context grid (160 px contexts)' in out
+    assert "'out_size': 160" in out and "'patch_size': 14" in out
+    assert 'warning: 160 px contexts are not a multiple of the 14 px' in err
+
+
 def test_exit_status_of_the_command_line(release, tmp_path):
     out = subprocess.run([
         sys.executable, TOOL, release['pre_converted'],
@@ -460,4 +472,5 @@ def test_vit_base_release_files_convert_for_the_shipped_configs(
             'tensors, missing [], unexpected []') in out
     model = mmpretrain.get_model(FINETUNED, pretrained=str(dst))
     assert torch.equal(model.head.fc.weight, state['head.weight'])
+    load_checkpoint(model, str(dst), map_location='cpu', strict=True)
     print(f'ViT-B conversions: {time.time() - start:.1f} s')

@@ -96,21 +96,21 @@ def model_overrides(kind, arch, decoder=None, num_classes=None):
     are not the release's ViT-B/16 with 160 px contexts (empty for it)."""
     overrides = {}
     if any(arch[k] != v for k, v in _VITB.items()):
-        overrides['backbone'] = dict(arch=dict(
-            _delete_=True,
-            **{
-                k: arch[k]
-                for k in ('embed_dims', 'num_layers', 'num_heads',
-                          'feedforward_channels')
-            }),
-                                     img_size=arch['img_size'],
-                                     patch_size=arch['patch_size'])
+        shape = {
+            k: arch[k]
+            for k in ('embed_dims', 'num_layers', 'num_heads',
+                      'feedforward_channels')
+        }
+        overrides['backbone'] = dict(
+            arch=dict(shape, _delete_=True),  # replaces the config's 'base'
+            img_size=arch['img_size'],
+            patch_size=arch['patch_size'])
     if kind == 'pre-trained':
         neck = dict(in_channels=decoder['in_channels'],
                     embed_dim=decoder['embed_dim'],
                     num_heads=decoder['num_heads'],
                     mlp_ratio=decoder['mlp_ratio'],
-                    out_size=decoder['context_grid'] * decoder['patch_size'])
+                    out_size=decoder['context_size'])
         if neck != dict(in_channels=768,
                         embed_dim=512,
                         num_heads=16,
@@ -130,10 +130,22 @@ def build_model(kind, overrides):
     return get_model(MODELS[kind][0], **copy.deepcopy(overrides))
 
 
+def _context_size(checkpoint, decoder):
+    """The release's context size: its args' ``context_size`` when it fits
+    the decoder's grid, else grid x patch."""
+    grid, patch = decoder['context_grid'], decoder['patch_size']
+    release_args = checkpoint.get('args') if isinstance(checkpoint,
+                                                        dict) else None
+    given = getattr(release_args, 'context_size', None)
+    if isinstance(given, int) and given // patch == grid:
+        return given
+    return grid * patch
+
+
 def _arch_name(arch):
     if arch['name'] is None:
         return 'no release arch'
-    return (f"the release's vit_{arch['name']}_patch{arch['patch_size']}")
+    return f"the release's vit_{arch['name']}_patch{arch['patch_size']}"
 
 
 def convert(args):
@@ -159,12 +171,19 @@ def convert(args):
     decoder = None
     if kind == 'pre-trained':
         decoder = release_decoder_arch(state, args.decoder_num_heads)
+        decoder['context_size'] = _context_size(checkpoint, decoder)
         summary += (
             f"; decoder {decoder['embed_dim']}-d, {decoder['num_heads']} "
             f"heads, {decoder['context_grid']}x{decoder['context_grid']} "
-            f"context grid ({decoder['context_grid'] * decoder['patch_size']}"
-            ' px contexts)')
+            f"context grid ({decoder['context_size']} px contexts)")
     log(2, f'a {kind} CIM release ViT ({describe_prefixes(state)}); {summary}')
+    if decoder and decoder['context_size'] % arch['patch_size']:
+        print(
+            f"warning: {decoder['context_size']} px contexts are not a "
+            f"multiple of the {arch['patch_size']} px patches: the release "
+            "drops the last pixels, mmpretrain's patch embedding pads "
+            'them, so the converted model does not compute the same maps.',
+            file=sys.stderr)
 
     if kind == 'pre-trained':
         converted, report = convert_pretrained(state, args.decoder_num_heads)
