@@ -109,8 +109,11 @@ class CorrelationInferencer(BaseInferencer):
             list_models()``) or a built CIM model.
         pretrained (str, optional): The checkpoint, loaded strictly by
             :func:`load_cim_checkpoint`. No CIM weights are released, so a
-            model-zoo name needs a local file too. None keeps random
-            weights (with a warning). Defaults to None.
+            model-zoo name needs a local file too (for the authors' model,
+            ``'cim_vit-base-p16_3rdparty-300e_in1k'``, their checkpoint
+            converted by ``tools/model_converters/
+            cim_release_to_mmpretrain.py``). None keeps random weights
+            (with a warning). Defaults to None.
         device (str | torch.device, optional): Defaults to None (CPU).
         threshold (float): Default probability threshold of the box.
             Defaults to 0.5.
@@ -151,7 +154,9 @@ class CorrelationInferencer(BaseInferencer):
         if pretrained is True:
             raise ValueError(
                 'No CIM weights are released: pass pretrained= a local '
-                'checkpoint (the iter_N.pth / epoch_N.pth of a CIM run).')
+                'checkpoint (the iter_N.pth / epoch_N.pth of a CIM run, or '
+                "the authors' checkpoint converted by tools/model_converters/"
+                'cim_release_to_mmpretrain.py).')
         if isinstance(model, torch.nn.Module):
             if kwargs:
                 raise ValueError('Model config overrides need a config or a '

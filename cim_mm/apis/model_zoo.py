@@ -16,8 +16,10 @@ Where the index lives:
 Config paths in the metafile are relative to that folder, which is therefore
 the ``config_prefix`` given to :meth:`ModelHub.register_model_index`.
 
-No weights are released (every ``Weights`` is null), so ``pretrained=True``
-only warns; pass a local file. It is read by
+No weights are released (every ``Weights`` is null, also for the authors'
+checkpoints, ``*_3rdparty_*``, whose ``Converted From`` links are download
+pages), so ``pretrained=True`` only warns; pass a local file (for those two,
+the output of ``tools/model_converters/cim_release_to_mmpretrain.py``). It is read by
 :func:`cim_mm.checkpoint.read_checkpoint`: weights only (a plain state dict or
 a runner checkpoint loads; a file pickling other objects is refused with
 :class:`cim_mm.checkpoint.UntrustedCheckpointError`).

@@ -15,7 +15,8 @@ from .key_maps import (CONVERTERS, ENCODER_PREFIXES, TARGETS,
                        mmpretrain_backbone, mmpretrain_to_mmseg,
                        mmpretrain_to_timm, resnet_depth, source_state_dict,
                        vit_arch)
-from .loading import (RUNNER_CHECKPOINT_GLOBALS, TRUST_ENV_VAR,
+from .loading import (RELEASE_CHECKPOINT_GLOBALS, RUNNER_CHECKPOINT_GLOBALS,
+                      TRUST_ENV_VAR,
                       CheckpointReadError, UntrustedCheckpointError,
                       checkpoints_trusted, load_from_local, read_checkpoint,
                       trusted_checkpoints)
@@ -27,7 +28,8 @@ __all__ = [
     'backbone_kind', 'describe_prefixes', 'encoder_state_dict', 'expected_missing_keys',
     'mmpretrain_backbone', 'mmpretrain_to_mmseg', 'mmpretrain_to_timm',
     'resnet_depth', 'source_state_dict', 'vit_arch',
-    'RUNNER_CHECKPOINT_GLOBALS', 'TRUST_ENV_VAR', 'CheckpointReadError',
+    'RELEASE_CHECKPOINT_GLOBALS', 'RUNNER_CHECKPOINT_GLOBALS', 'TRUST_ENV_VAR',
+    'CheckpointReadError',
     'UntrustedCheckpointError', 'checkpoints_trusted', 'load_from_local',
     'read_checkpoint', 'trusted_checkpoints', 'build_target_model',
     'default_num_heads', 'timm_model_args', 'verify_conversion'

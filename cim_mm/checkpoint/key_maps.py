@@ -33,7 +33,8 @@ __all__ = [
     'CheckpointConversionError', 'TARGETS', 'ENCODER_PREFIXES',
     'source_state_dict', 'describe_prefixes', 'encoder_state_dict', 'backbone_kind', 'vit_arch',
     'resnet_depth', 'mmpretrain_backbone', 'mmpretrain_to_mmseg',
-    'mmpretrain_to_timm', 'expected_missing_keys', 'CONVERTERS'
+    'mmpretrain_to_timm', 'timm_vit_names', 'expected_missing_keys',
+    'CONVERTERS'
 ]
 
 TARGETS = ('mmpretrain', 'mmseg', 'timm')
@@ -268,6 +269,13 @@ def mmpretrain_to_timm(
             "The ViT has a pooled-feature norm 'ln2' (out_type='avg_featmap')"
             ': converting it to timm is not supported.')
     return _rename(backbone, _VIT_TO_TIMM, 'timm', progress)
+
+
+def timm_vit_names(mmpretrain_keys: Iterable[str]) -> Dict[str, str]:
+    """``{timm name: mmpretrain name}`` for the keys of an mmpretrain ViT
+    (the map of :func:`mmpretrain_to_timm`, inverted; no ``ln2``)."""
+    return _rename({key: key
+                    for key in mmpretrain_keys}, _VIT_TO_TIMM, 'timm', None)
 
 
 def expected_missing_keys(to: str, kind: str) -> List[str]:

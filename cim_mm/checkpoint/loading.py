@@ -5,9 +5,11 @@ One policy for every reader (the runner's ``load_from``/``resume``,
 ``mmpretrain.get_model(pretrained=...)``, the converter and the tools):
 
 * **weights only** (``torch.load(weights_only=True)``): tensors, containers,
-  plain Python values, and the few objects an mmengine runner checkpoint
-  pickles (:data:`RUNNER_CHECKPOINT_GLOBALS`), nothing else; so no path
-  unpickles arbitrary objects (a pickle can run code);
+  plain Python values, the few objects an mmengine runner checkpoint
+  pickles (:data:`RUNNER_CHECKPOINT_GLOBALS`) and the ``argparse.Namespace``
+  of the CIM authors' MAE-style checkpoints
+  (:data:`RELEASE_CHECKPOINT_GLOBALS`), nothing else; so no path unpickles
+  arbitrary objects (a pickle can run code);
 * **full unpickling** only behind an explicit opt-in, for files you trust:
   ``with cim_mm.checkpoint.trusted_checkpoints():`` in Python, or the
   environment variable ``CIM_MM_TRUST_CHECKPOINTS=1`` for a command.
@@ -16,6 +18,7 @@ Errors name the file and the fix: :class:`FileNotFoundError`,
 :class:`UntrustedCheckpointError` (something else is pickled) and
 :class:`CheckpointReadError` (not a torch checkpoint).
 """
+import argparse
 import contextlib
 import contextvars
 import errno
@@ -28,8 +31,8 @@ import torch
 from mmengine.logging.history_buffer import HistoryBuffer
 
 __all__ = [
-    'RUNNER_CHECKPOINT_GLOBALS', 'TRUST_ENV_VAR', 'CheckpointReadError',
-    'UntrustedCheckpointError', 'trusted_checkpoints', 'checkpoints_trusted',
+    'RUNNER_CHECKPOINT_GLOBALS', 'RELEASE_CHECKPOINT_GLOBALS', 'TRUST_ENV_VAR',
+    'CheckpointReadError', 'UntrustedCheckpointError', 'trusted_checkpoints', 'checkpoints_trusted',
     'read_checkpoint', 'load_from_local'
 ]
 
@@ -64,6 +67,12 @@ RUNNER_CHECKPOINT_GLOBALS += [
     for name in ('bool', 'int8', 'int16', 'int32', 'int64', 'uint8', 'float16',
                  'float32', 'float64')
 ]
+
+# The CIM authors' checkpoints (an MAE-style ``save_model``) pickle the
+# training script's ``argparse.Namespace`` under 'args': a plain class whose
+# instance is rebuilt from its ``__dict__`` (the values must themselves pass
+# the weights-only unpickler: strings, numbers, lists, ...).
+RELEASE_CHECKPOINT_GLOBALS = [(argparse.Namespace, 'argparse.Namespace')]
 
 _TRUSTED = contextvars.ContextVar('cim_mm_trusted_checkpoints', default=False)
 
@@ -107,8 +116,9 @@ def read_checkpoint(path: str, map_location=None, runner_objects: bool = True):
         path (str): A local file.
         map_location: As for ``torch.load``.
         runner_objects (bool): Accept the objects of an mmengine runner
-            checkpoint (:data:`RUNNER_CHECKPOINT_GLOBALS`); False accepts
-            tensors and plain containers only. Defaults to True.
+            checkpoint (:data:`RUNNER_CHECKPOINT_GLOBALS`) and of a CIM
+            release checkpoint (:data:`RELEASE_CHECKPOINT_GLOBALS`); False
+            accepts tensors and plain containers only. Defaults to True.
 
     Returns:
         The unpickled object (a runner checkpoint dict, a state dict, ...).
@@ -124,7 +134,8 @@ def read_checkpoint(path: str, map_location=None, runner_objects: bool = True):
         raise FileNotFoundError(errno.ENOENT,
                                 f'Checkpoint file not found: {path}', path)
     trusted = checkpoints_trusted()
-    allowed = RUNNER_CHECKPOINT_GLOBALS if runner_objects else []
+    allowed = (RUNNER_CHECKPOINT_GLOBALS +
+               RELEASE_CHECKPOINT_GLOBALS if runner_objects else [])
     allowing = (contextlib.nullcontext()
                 if trusted else torch.serialization.safe_globals(allowed))
     try:
@@ -138,7 +149,8 @@ def read_checkpoint(path: str, map_location=None, runner_objects: bool = True):
                 or 'Unsupported operand' in str(err)):
             raise CheckpointReadError(
                 f"Cannot read '{path}' as a torch checkpoint: {err}") from err
-        accepted = ('tensors and the mmengine/numpy types of a runner '
+        accepted = ('tensors, the mmengine/numpy types of a runner '
+                    "checkpoint and the argparse.Namespace of a CIM release "
                     'checkpoint' if runner_objects else 'tensors')
         raise UntrustedCheckpointError(
             f"Refused to load checkpoint '{path}': it pickles Python objects "

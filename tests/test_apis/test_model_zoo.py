@@ -41,6 +41,21 @@ PAPER_TOP1 = {
     'resnet50_cim-pre_8xb256-amp-coslr-300e_in1k': ('ImageNet-1k', 80.1),
     'vit-base-p16_cim-pre-in200_8xb256-amp-coslr-100e_in200':
     ('ImageNet-200', 90.12),
+    # the authors' fine-tuned checkpoint (converted from their release)
+    'vit-base-p16_cim-pre_3rdparty_in1k': ('ImageNet-1k', 83.1),
+}
+# The authors' two checkpoints: entries with `Converted From` (the release's
+# download pages) and no `Weights`, for the files converted by
+# tools/model_converters/cim_release_to_mmpretrain.py.
+RELEASE = {
+    'cim_vit-base-p16_3rdparty-300e_in1k': (
+        'configs/cim_vitb_300e_release.py',
+        'https://drive.google.com/file/d/1V5SqYIE6-RlWbA9MxudYK9p9ZQYCl2jp/'
+        'view?usp=drive_link'),
+    'vit-base-p16_cim-pre_3rdparty_in1k': (
+        'configs/finetune/vit-base-p16_cim-pre_8xb256-amp-coslr-100e_in1k.py',
+        'https://drive.google.com/file/d/1asFi9ei3UzL9nR2_-DRKt4b4X4r8yb0T/'
+        'view?usp=drive_link'),
 }
 
 
@@ -56,15 +71,36 @@ def test_metafile_covers_every_config():
     } | {
         f'configs/finetune/{name}.py'
         for name in PAPER_TOP1  # fine-tuning entries are named as the files
-    }
+        if name not in RELEASE
+    } | {config for config, _ in RELEASE.values()}
     assert configs == expected
-    assert len(ENTRIES) == 9
+    assert len(ENTRIES) == 11
     for entry in ENTRIES.values():
         assert osp.isfile(osp.join(REPO, entry['Config'])), entry['Config']
         assert entry['In Collection'] == 'CIM'
         assert entry['Weights'] is None  # no released weights
     for name in PRETRAIN:  # every pre-training entry has its downstream
         assert set(ENTRIES[name]['Downstream']) <= set(FINETUNE)
+
+
+def test_release_entries_point_at_the_release_and_fetch_nothing():
+    for name, (config, weights) in RELEASE.items():
+        entry = ENTRIES[name]
+        assert entry['Config'] == config
+        assert entry['Weights'] is None  # a web page, not a file
+        assert entry['Converted From'] == dict(
+            Weights=weights,
+            Code='https://github.com/weivision/Correlational-Image-Modeling')
+        assert ModelHub.get(name).data['Converted From'] == entry[
+            'Converted From']
+    assert ENTRIES['cim_vit-base-p16_3rdparty-300e_in1k']['Downstream'] == [
+        'vit-base-p16_cim-pre_3rdparty_in1k'
+    ]
+    # pretrained=True warns and keeps random weights: nothing is fetched
+    with pytest.warns(UserWarning, match='Unable to find pre-defined'):
+        model = mmpretrain.get_model('vit-base-p16_cim-pre_3rdparty_in1k',
+                                     pretrained=True)
+    assert type(model).__name__ == 'ImageClassifier'
 
 
 def test_list_models_lists_every_entry():

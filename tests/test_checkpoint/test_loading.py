@@ -1,7 +1,10 @@
 """cim_mm.checkpoint.loading: the one torch.load of cim_mm and its tools,
-weights only (plus a runner checkpoint's objects), full unpickling only
-behind the explicit opt-in."""
+weights only (plus a runner checkpoint's objects and a CIM release
+checkpoint's argparse.Namespace), full unpickling only behind the explicit
+opt-in."""
+import argparse
 import ast
+import pathlib
 import os
 import os.path as osp
 import re
@@ -30,6 +33,42 @@ def test_runner_checkpoint_needs_exactly_the_runner_allowlist(
     # Plain weights only: the runner's objects are refused too.
     with pytest.raises(UntrustedCheckpointError, match='HistoryBuffer'):
         read_checkpoint(toy_runner_checkpoint, runner_objects=False)
+
+
+def _release_like(path, **args):
+    """As the CIM release's MAE-style save_model."""
+    torch.save(
+        dict(model={'cls_token': torch.zeros(1, 1, 4)},
+             optimizer=dict(state={}, param_groups=[dict(lr=0.1)]),
+             epoch=299,
+             scaler=None,
+             args=argparse.Namespace(**args)), path)
+    return path
+
+
+def test_release_checkpoint_needs_exactly_argparse_namespace(tmp_path):
+    path = _release_like(tmp_path / 'checkpoint-299.pth',
+                         model='cim_vit_base_patch16', blr=1.5e-4,
+                         template_num=6, dist_url=None, pin_mem=True,
+                         dims=[1, 2])
+    assert torch.serialization.get_unsafe_globals_in_checkpoint(path) == [
+        'argparse.Namespace'
+    ]
+    checkpoint = read_checkpoint(path)
+    assert isinstance(checkpoint['args'], argparse.Namespace)
+    assert checkpoint['args'].model == 'cim_vit_base_patch16'
+    assert checkpoint['args'].dims == [1, 2] and checkpoint['epoch'] == 299
+    with pytest.raises(UntrustedCheckpointError, match='argparse.Namespace'):
+        read_checkpoint(path, runner_objects=False)
+
+
+def test_a_namespace_holding_other_objects_is_refused(tmp_path):
+    """The Namespace class is allowed, not what it holds."""
+    path = _release_like(tmp_path / 'odd.pth', output=pathlib.PurePosixPath(
+        '/exps'))
+    with pytest.raises(UntrustedCheckpointError,
+                       match='Refused to load checkpoint.*PurePosixPath'):
+        read_checkpoint(path)
 
 
 def test_plain_state_dict_and_map_location(tmp_path):

@@ -87,6 +87,17 @@ def test_variants_change_only_what_they_name():
         assert cfg.param_scheduler == vitb.param_scheduler
 
 
+def test_release_config_is_vitb_with_the_release_resize():
+    """cim_vitb_300e_release.py (for the authors' converted checkpoint)
+    changes only the position-embedding resize of cim_vitb_300e.py."""
+    vitb, rel = load('cim_vitb_300e.py'), load('cim_vitb_300e_release.py')
+    assert rel.model.backbone.pop('pos_embed_scale_offset') == 0.1
+    assert rel.to_dict() == vitb.to_dict()
+    model = MODELS.build(load('cim_vitb_300e_release.py').model)
+    assert model.backbone.pos_embed_scale_offset == 0.1
+    assert model.target_backbone.pos_embed_scale_offset == 0.1
+
+
 def test_no_weight_decay_on_norms_biases_and_tokens():
     cfg = load('cim_vitb_300e.py')
     model = MODELS.build(cfg.model)

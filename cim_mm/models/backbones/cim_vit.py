@@ -1,7 +1,8 @@
 """Vision Transformer encoder for CIM pre-training."""
-from typing import List, Optional, Sequence, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
+import torch.nn.functional as F
 from mmpretrain.models import VisionTransformer
 from mmpretrain.models.utils import build_2d_sincos_position_embedding
 from mmpretrain.registry import MODELS
@@ -54,6 +55,10 @@ class CIMViT(VisionTransformer):
             Defaults to ``'raw'``: (B, 1 + N, C) tokens including cls.
         interpolate_mode (str): Mode used to resize the position embedding.
             Defaults to ``'bicubic'``.
+        pos_embed_scale_offset (float, optional): None resizes the position
+            embedding to the input grid by ``size=`` (mmpretrain); a float
+            ``o`` in [0, 1) by ``scale_factor=(g + o) / G`` per side (the
+            CIM release: 0.1). Defaults to None.
         freeze_patch_embed (bool): Keep the patch embedding at its random
             initialisation (``requires_grad=False``). Defaults to True.
         patch_cfg (dict): Extra patch embedding config. Defaults to ``{}``.
@@ -74,6 +79,7 @@ class CIMViT(VisionTransformer):
                  final_norm: bool = True,
                  out_type: str = 'raw',
                  interpolate_mode: str = 'bicubic',
+                 pos_embed_scale_offset: Optional[float] = None,
                  freeze_patch_embed: bool = True,
                  patch_cfg: dict = dict(),
                  layer_cfgs: Union[Sequence, dict] = dict(),
@@ -94,22 +100,75 @@ class CIMViT(VisionTransformer):
             patch_cfg=patch_cfg,
             layer_cfgs=layer_cfgs,
             init_cfg=init_cfg)
+        if pos_embed_scale_offset is not None and not (
+                0 <= pos_embed_scale_offset < 1):
+            raise ValueError(
+                'CIMViT: pos_embed_scale_offset must be None or in [0, 1) '
+                '(the CIM release uses 0.1: scale_factor=(g + 0.1) / G), got '
+                f'{pos_embed_scale_offset!r}.')
+        self.pos_embed_scale_offset = pos_embed_scale_offset
         self.pos_embed.requires_grad = False
         self.freeze_patch_embed = freeze_patch_embed
         if freeze_patch_embed:
             self.patch_embed.requires_grad_(False)
 
     def init_weights(self) -> None:
-        """Set the sin-cos position embedding; randomly init patch embedding
-        (Xavier-uniform, as MAE / MoCo v3) and cls token unless pretrained."""
+        """Unless pretrained (``init_cfg=dict(type='Pretrained')``, whose
+        position embedding is kept as loaded): set the sin-cos position
+        embedding and randomly init the patch embedding (Xavier-uniform, as
+        MAE / MoCo v3) and the cls token."""
         super().init_weights()
-        pos_embed = build_2d_sincos_position_embedding(
-            self.patch_resolution, self.embed_dims, cls_token=True)
-        self.pos_embed.data.copy_(pos_embed)
-
         if isinstance(self.init_cfg, dict) and \
                 self.init_cfg['type'] == 'Pretrained':
             return
+        pos_embed = build_2d_sincos_position_embedding(
+            self.patch_resolution, self.embed_dims, cls_token=True)
+        self.pos_embed.data.copy_(pos_embed)
         w = self.patch_embed.projection.weight.data
         torch.nn.init.xavier_uniform_(w.view([w.shape[0], -1]))
         torch.nn.init.normal_(self.cls_token, std=.02)
+
+    def _scaled_pos_embed(self, grid: Tuple[int, int]) -> torch.Tensor:
+        """The (1, 1 + h*w, C) position embedding for an h x w grid, resized
+        by ``scale_factor=(g + offset) / G`` per side."""
+        if tuple(grid) == tuple(self.patch_resolution):
+            return self.pos_embed
+        src_h, src_w = self.patch_resolution
+        dims = self.pos_embed.shape[-1]
+        table = self.pos_embed[:, self.num_extra_tokens:].reshape(
+            1, src_h, src_w, dims).permute(0, 3, 1, 2)
+        offset = self.pos_embed_scale_offset
+        resized = F.interpolate(
+            table.float(),
+            scale_factor=((grid[0] + offset) / src_h,
+                          (grid[1] + offset) / src_w),
+            mode=self.interpolate_mode,
+            align_corners=False)
+        if tuple(resized.shape[2:]) != tuple(grid):
+            raise ValueError(
+                f'CIMViT: scale_factor resizing gives a '
+                f'{tuple(resized.shape[2:])} grid for a {tuple(grid)} input '
+                f'(pos_embed_scale_offset={offset}).')
+        resized = resized.to(self.pos_embed.dtype).flatten(2).transpose(1, 2)
+        return torch.cat(
+            (self.pos_embed[:, :self.num_extra_tokens], resized), dim=1)
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """(B, 3, H, W) images -> the ``out_indices`` outputs (see
+        ``out_type``); with ``pos_embed_scale_offset`` the position
+        embedding is resized by scale factor."""
+        if self.pos_embed_scale_offset is None:
+            return super().forward(x)
+        tokens, grid = self.patch_embed(x)
+        cls_token = self.cls_token.expand(x.shape[0], -1, -1)
+        x = torch.cat((cls_token, tokens), dim=1) + self._scaled_pos_embed(
+            grid)
+        x = self.pre_norm(self.drop_after_pos(x))
+        outs = []
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if i == len(self.layers) - 1 and self.final_norm:
+                x = self.ln1(x)
+            if i in self.out_indices:
+                outs.append(self._format_output(x, grid))
+        return tuple(outs)
