@@ -12,22 +12,29 @@ one upstream behaviour, says when it can be removed, and is idempotent;
 * :mod:`.config_scope` - ``_base_ = ['cim_mm::...']`` inheritance.
 * :mod:`.distributed_teardown` - destroy the process groups before exit
   (called by ``tools/train.py`` and ``tools/test.py``).
+* :mod:`.atomic_checkpoint_saving` - checkpoints and ``last_checkpoint``
+  written atomically, old checkpoints deleted after the new one is saved.
+* :mod:`.resume_latest_complete` - ``--resume`` with an empty or stale
+  ``last_checkpoint`` takes the newest complete checkpoint.
 * :mod:`.model_hub` - the private ``ModelHub`` parts the model zoo uses.
 * :mod:`.patching` - the replace-once helper the patches share.
 """
 from cim_mm.checkpoint.loading import (UntrustedCheckpointError,
                                        trusted_checkpoints)
+from .atomic_checkpoint_saving import patch_atomic_checkpoint_saving
 from .checkpoint_loading import patch_checkpoint_loading
 from .config_scope import register_config_scope
 from .distributed_teardown import shutdown_distributed
 from .distributed_without_gpu import patch_distributed_without_gpu
 from .mmcv_ext_stand_in import install_mmcv_ext_stand_in
+from .resume_latest_complete import patch_resume_latest_complete
 
 __all__ = [
     'UntrustedCheckpointError', 'trusted_checkpoints',
     'patch_checkpoint_loading', 'patch_distributed_without_gpu',
     'install_mmcv_ext_stand_in', 'register_config_scope',
-    'shutdown_distributed', 'apply_all'
+    'shutdown_distributed', 'patch_atomic_checkpoint_saving',
+    'patch_resume_latest_complete', 'apply_all'
 ]
 
 
@@ -37,6 +44,8 @@ def apply_all():
     patch_distributed_without_gpu()
     install_mmcv_ext_stand_in()
     register_config_scope()
+    patch_atomic_checkpoint_saving()
+    patch_resume_latest_complete()
 
 
 apply_all()
