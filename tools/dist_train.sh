@@ -6,6 +6,10 @@
 #      a free port itself (no collision between jobs); several nodes need
 #      PORT (default 29500) and MASTER_ADDR. Without GPUs the processes
 #      use gloo on CPU (cim_mm/compat/distributed_without_gpu.py).
+# torchrun replaces this script (exec), so a signal sent to it reaches
+# torchrun, which passes SIGTERM, SIGINT, SIGHUP, SIGQUIT and (set here)
+# SIGUSR1 on to the training processes; StopOnSignalHook saves and stops
+# them. torchrun kills them 30 s later; it exits 1 after a signal.
 set -euo pipefail
 
 if [ $# -lt 2 ]; then
@@ -26,8 +30,9 @@ else
 fi
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 
+export TORCHELASTIC_SIGNALS_TO_HANDLE=${TORCHELASTIC_SIGNALS_TO_HANDLE:-SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1}
 PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" \
-"$PYTHON" -m torch.distributed.run \
+exec "$PYTHON" -m torch.distributed.run \
     "${RENDEZVOUS[@]}" \
     --nproc_per_node="$GPUS" \
     "$ROOT/tools/train.py" "$CONFIG" --launcher pytorch "${@:3}"
