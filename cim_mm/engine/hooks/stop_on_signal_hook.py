@@ -11,10 +11,10 @@ import torch
 from mmengine.dist import all_reduce, get_world_size, is_main_process
 from mmengine.hooks import CheckpointHook, Hook
 from mmengine.logging import print_log
+from mmengine.registry import HOOKS
 from mmengine.runner import EpochBasedTrainLoop
 
 from cim_mm.checkpoint.latest import write_pointer
-from mmpretrain.registry import HOOKS
 
 __all__ = ['StopOnSignalHook', 'TrainingStopped']
 
@@ -52,6 +52,7 @@ def _signal_number(name):
             "as 'SIGTERM' or 'SIGUSR1'.") from None
 
 
+# In mmengine's root registry: mmpretrain and mmseg configs find it.
 @HOOKS.register_module()
 class StopOnSignalHook(Hook):
     """On SIGTERM/SIGUSR1, finish the iteration, save, and stop every rank.
