@@ -25,7 +25,8 @@ from mmengine.registry import HOOKS
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / 'tools'
 TOY_CONFIG = ROOT / 'tests' / 'data' / 'toy_config.py'
-SCRIPTS = ['dist_train.sh', 'dist_test.sh', 'slurm_train.sh', 'slurm_test.sh']
+SCRIPTS = ['dist_train.sh', 'dist_test.sh', 'slurm_train.sh', 'slurm_test.sh',
+           'sbatch_train.sh']
 TIMEOUT = 180
 
 

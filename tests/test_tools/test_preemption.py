@@ -196,3 +196,58 @@ def test_dist_train_sent_sigterm_mid_epoch_saves_and_resumes(images,
     assert f'resumed epoch: 0, iter: {stop}' in output
     # The epoch restarts: its 8 iterations per rank again.
     assert saved_meta(work_dir / 'epoch_1.pth')['iter'] == stop + 8
+
+
+@pytest.fixture
+def fake_slurm(tmp_path):
+    """``srun``, ``scancel`` and ``scontrol`` on PATH that record their
+    arguments. The fake srun plays a training step and Slurm's time limit:
+    it sends SIGUSR1 to the batch script, then ends with ``$FAKE_STATUS``
+    once ``scancel --signal=USR1`` has passed the signal on to it."""
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    scripts = dict(
+        srun='printf "%s\\n" "$@" > "$LOG/srun"\n'
+        'echo $$ > "$LOG/srun_pid"\n'
+        'trap \'exit "$FAKE_STATUS"\' USR1\n'
+        'kill -USR1 "$PPID"\n'
+        'while true; do sleep 0.1; done\n',
+        scancel='printf "%s\\n" "$@" >> "$LOG/scancel"\n'
+        'kill -USR1 "$(cat "$LOG/srun_pid")"\n',
+        scontrol='printf "%s\\n" "$@" >> "$LOG/scontrol"\n')
+    for name, body in scripts.items():
+        (bin_dir / name).write_text('#!/usr/bin/env bash\n' + body)
+        (bin_dir / name).chmod(0o755)
+    log = tmp_path / 'log'
+    log.mkdir()
+    return log, dict(os.environ, PATH=f'{bin_dir}{os.pathsep}'
+                     f'{os.environ["PATH"]}', LOG=str(log),
+                     SLURM_JOB_ID='4242', SLURM_SUBMIT_DIR=str(ROOT))
+
+
+@pytest.mark.parametrize('status,requeued', [(138, True), (0, False),
+                                             (1, False)])
+def test_sbatch_script_passes_the_warning_on_and_requeues_after_a_stop(
+        fake_slurm, status, requeued):
+    log, env = fake_slurm
+    result = subprocess.run(
+        ['bash', TOOLS / 'sbatch_train.sh', 'cfg.py', 'my_work_dir',
+         '--amp'], env=dict(env, FAKE_STATUS=str(status)), cwd='/',
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        timeout=60)
+    assert result.returncode == status, result.stdout
+    args = (log / 'srun').read_text().splitlines()
+    train = args.index(str(TOOLS / 'train.py'))
+    assert args[train + 1:] == ['cfg.py', '--work-dir=my_work_dir',
+                                '--launcher=slurm', '--resume', '--amp']
+    assert (log / 'scancel').read_text().split() == ['--signal=USR1', '4242']
+    assert (log / 'scontrol').exists() == requeued
+    if requeued:
+        assert (log / 'scontrol').read_text().split() == ['requeue', '4242']
+
+
+def test_sbatch_script_declares_the_signal_and_requeue():
+    text = (TOOLS / 'sbatch_train.sh').read_text()
+    assert '#SBATCH --signal=B:USR1@300\n' in text
+    assert '#SBATCH --requeue\n' in text
+    assert '#SBATCH --open-mode=append\n' in text
