@@ -9,7 +9,8 @@
 # torchrun replaces this script (exec), so a signal sent to it reaches
 # torchrun, which passes SIGTERM, SIGINT, SIGHUP, SIGQUIT and (set here)
 # SIGUSR1 on to the training processes; StopOnSignalHook saves and stops
-# them. torchrun kills them 30 s later; it exits 1 after a signal.
+# them. torchrun kills them 30 s later (TORCH_ELASTIC_SHUTDOWN_TIMEOUT) and
+# exits 1 after a signal.
 set -euo pipefail
 
 if [ $# -lt 2 ]; then
@@ -30,7 +31,11 @@ else
 fi
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 
-export TORCHELASTIC_SIGNALS_TO_HANDLE=${TORCHELASTIC_SIGNALS_TO_HANDLE:-SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1}
+# The signals torchrun forwards: --signals-to-handle's variable (torch >=
+# 2.8), and the one older torch reads.
+SIGNALS=SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1
+export PET_SIGNALS_TO_HANDLE=${PET_SIGNALS_TO_HANDLE:-$SIGNALS}
+export TORCHELASTIC_SIGNALS_TO_HANDLE=${TORCHELASTIC_SIGNALS_TO_HANDLE:-$SIGNALS}
 PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" \
 exec "$PYTHON" -m torch.distributed.run \
     "${RENDEZVOUS[@]}" \

@@ -251,3 +251,20 @@ def test_sbatch_script_declares_the_signal_and_requeue():
     assert '#SBATCH --signal=B:USR1@300\n' in text
     assert '#SBATCH --requeue\n' in text
     assert '#SBATCH --open-mode=append\n' in text
+
+
+def test_dist_train_has_torchrun_forward_sigusr1(tmp_path):
+    # torchrun (2.14) forwards only SIGTERM, SIGINT, SIGHUP and SIGQUIT
+    # unless told; SIGUSR1 would kill it and leave the ranks running.
+    python = tmp_path / 'python'
+    python.write_text('#!/usr/bin/env bash\n'
+                      'echo "$PET_SIGNALS_TO_HANDLE"\n'
+                      'echo "$TORCHELASTIC_SIGNALS_TO_HANDLE"\n')
+    python.chmod(0o755)
+    env = {k: v for k, v in os.environ.items()
+           if not k.endswith('SIGNALS_TO_HANDLE')}
+    output = subprocess.run(
+        ['bash', TOOLS / 'dist_train.sh', 'cfg.py', '2'],
+        env=dict(env, PYTHON=str(python)), capture_output=True, text=True,
+        check=True, timeout=30).stdout.split()
+    assert output == ['SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1'] * 2
