@@ -16,6 +16,8 @@ one upstream behaviour, says when it can be removed, and is idempotent;
   written atomically, old checkpoints deleted after the new one is saved.
 * :mod:`.resume_latest_complete` - ``--resume`` with an empty or stale
   ``last_checkpoint`` takes the newest complete checkpoint.
+* :mod:`.dataloader_worker_signals` - DataLoader workers keep the
+  stop-signal handlers of their main process (``StopOnSignalHook``).
 * :mod:`.model_hub` - the private ``ModelHub`` parts the model zoo uses.
 * :mod:`.patching` - the replace-once helper the patches share.
 """
@@ -24,6 +26,8 @@ from cim_mm.checkpoint.loading import (UntrustedCheckpointError,
 from .atomic_checkpoint_saving import patch_atomic_checkpoint_saving
 from .checkpoint_loading import patch_checkpoint_loading
 from .config_scope import register_config_scope
+from .dataloader_worker_signals import (keep_signal_handlers_in_workers,
+                                        patch_dataloader_worker_signals)
 from .distributed_teardown import shutdown_distributed
 from .distributed_without_gpu import patch_distributed_without_gpu
 from .mmcv_ext_stand_in import install_mmcv_ext_stand_in
@@ -34,7 +38,8 @@ __all__ = [
     'patch_checkpoint_loading', 'patch_distributed_without_gpu',
     'install_mmcv_ext_stand_in', 'register_config_scope',
     'shutdown_distributed', 'patch_atomic_checkpoint_saving',
-    'patch_resume_latest_complete', 'apply_all'
+    'patch_resume_latest_complete', 'patch_dataloader_worker_signals',
+    'keep_signal_handlers_in_workers', 'apply_all'
 ]
 
 
@@ -46,6 +51,7 @@ def apply_all():
     register_config_scope()
     patch_atomic_checkpoint_saving()
     patch_resume_latest_complete()
+    patch_dataloader_worker_signals()
 
 
 apply_all()

@@ -168,7 +168,9 @@ def test_signal_to_the_process_group_stops_with_a_checkpoint_and_no_orphans(
 def test_dist_train_sent_sigterm_mid_epoch_saves_and_resumes(images,
                                                              tmp_path):
     work_dir = tmp_path / 'work_dir'
-    config = stop_config(tmp_path, at_iter=3, target='parent', num_workers=0)
+    # torchrun forwards SIGTERM to each rank's process group: its DataLoader
+    # worker gets it too, and the ranks fetch another batch before the stop.
+    config = stop_config(tmp_path, at_iter=3, target='parent', num_workers=1)
     process, output, ended = launch(
         ['bash', TOOLS / 'dist_train.sh', config, 2, '--work-dir', work_dir],
         images)

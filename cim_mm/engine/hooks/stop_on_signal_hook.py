@@ -15,6 +15,7 @@ from mmengine.registry import HOOKS
 from mmengine.runner import EpochBasedTrainLoop
 
 from cim_mm.checkpoint.latest import write_pointer
+from cim_mm.compat import keep_signal_handlers_in_workers
 
 __all__ = ['StopOnSignalHook', 'TrainingStopped']
 
@@ -58,7 +59,9 @@ class StopOnSignalHook(Hook):
     """On SIGTERM/SIGUSR1, finish the iteration, save, and stop every rank.
 
     The signal handlers are installed when the hook is built (before any
-    DataLoader worker is forked) and only record the signal. After each
+    DataLoader worker is forked); from ``before_train`` to the end of
+    training they only record the signal (before and after, the signal has
+    its previous effect, so e.g. a test run still ends on SIGTERM). After each
     iteration, single-process runs check the record; distributed runs agree
     every ``check_interval`` iterations with one all-reduce of one number, so
     every rank stops after the same iteration. Then ``iter_<n>.pth`` (model,
@@ -68,9 +71,12 @@ class StopOnSignalHook(Hook):
     ends ``runner.train()`` without fetching another batch.
 
     DataLoader workers forked from a process with this hook (the configs'
-    ``mp_start_method='fork'``) ignore the signals while training runs, so
-    a signal sent to the whole process group does not kill them under the
-    main process; it shuts them down at exit as usual.
+    ``mp_start_method='fork'``) ignore the signals while training runs
+    (:mod:`cim_mm.compat.dataloader_worker_signals`), so a signal sent to
+    the whole process group (torchrun does so for each rank, Slurm for each
+    step) does not kill them under the main process, which still fetches
+    batches until the ranks agree; it shuts them down at exit as usual, and
+    once training has ended a signal makes them exit quietly.
 
     The delay from the signal to the exit is at most ``check_interval``
     iterations plus one checkpoint save: keep it below the grace period
@@ -96,8 +102,8 @@ class StopOnSignalHook(Hook):
         self.check_interval = check_interval
         self.received = None
         self._pid = os.getpid()
-        # Shared with forked workers: whether the main process still trains.
-        self._training = multiprocessing.RawValue('b', 1)
+        # Shared with forked workers: whether the main process trains.
+        self._training = multiprocessing.RawValue('b', 0)
         self._previous = {}
         self._install()
         atexit.register(self._end_of_training)
@@ -112,6 +118,8 @@ class StopOnSignalHook(Hook):
                 level=logging.WARNING)
 
     def _install(self):
+        keep_signal_handlers_in_workers(
+            {signum: self._on_signal for signum in self.signals})
         try:
             for signum in self.signals:
                 self._previous[signum] = signal.signal(signum,
@@ -128,13 +136,26 @@ class StopOnSignalHook(Hook):
         if os.getpid() != self._pid:
             # A forked DataLoader worker: the main process stops it, unless
             # training has ended (then e.g. multiprocessing's exit handler
-            # terminates it, and it must die).
+            # terminates it): exit quietly, as torch's own handler does.
             if not self._training.value:
-                signal.signal(signum, signal.SIG_DFL)
-                os.kill(os.getpid(), signum)
+                os._exit(0)
             return
-        if self.received is None:
+        if not self._training.value:
+            self._pass_on(signum, frame)
+        elif self.received is None:
             self.received = signum
+
+    def _pass_on(self, signum, frame):
+        """Outside training: what the signal did before this hook."""
+        previous = self._previous.get(signum)
+        if callable(previous):
+            previous(signum, frame)
+        elif previous != signal.SIG_IGN:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+
+    def before_train(self, runner):
+        self._training.value = 1
 
     def _end_of_training(self):
         self._training.value = 0
@@ -143,6 +164,8 @@ class StopOnSignalHook(Hook):
         self._end_of_training()
         if os.getpid() != self._pid:
             return
+        keep_signal_handlers_in_workers(
+            {signum: None for signum in self.signals})
         for signum, previous in self._previous.items():
             if signal.getsignal(signum) == self._on_signal:
                 signal.signal(signum, previous
