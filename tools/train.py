@@ -26,7 +26,7 @@ from mmengine.runner import Runner
 
 import cim_mm  # noqa: F401  (applies cim_mm.compat, custom_imports or not)
 from cim_mm.compat import shutdown_distributed
-from cim_mm.engine.hooks import TrainingStopped
+from cim_mm.engine.hooks import train_until_stopped
 
 
 def parse_args(argv=None):
@@ -214,23 +214,10 @@ def build_runner(cfg):
     return Runner.from_cfg(cfg)
 
 
-def train(runner):
-    """``runner.train()``; the exit status (0, or 128 + the signal number
-    when ``StopOnSignalHook`` stopped training on a signal)."""
-    try:
-        runner.train()
-    except TrainingStopped as stop:
-        # What runner.train() would have run after its last iteration.
-        runner.call_hook('after_train')
-        runner.call_hook('after_run')
-        return stop.exit_code
-    return 0
-
-
 def main(argv=None):
     args = parse_args(argv)
     cfg = merge_args(Config.fromfile(args.config), args)
-    status = train(build_runner(cfg))
+    status = train_until_stopped(build_runner(cfg))
     # The runner is unreferenced now: tear the process groups down before
     # the interpreter exits (see cim_mm.compat.shutdown_distributed).
     shutdown_distributed()

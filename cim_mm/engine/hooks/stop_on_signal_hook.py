@@ -17,7 +17,7 @@ from mmengine.runner import EpochBasedTrainLoop
 from cim_mm.checkpoint.latest import write_pointer
 from cim_mm.compat import keep_signal_handlers_in_workers
 
-__all__ = ['StopOnSignalHook', 'TrainingStopped']
+__all__ = ['StopOnSignalHook', 'TrainingStopped', 'train_until_stopped']
 
 # Message-hub key of the last checkpoint this hook saved (the one it
 # replaces next time).
@@ -27,10 +27,10 @@ SIGNAL_CHECKPOINT_KEY = 'signal_checkpoint'
 class TrainingStopped(Exception):
     """Raised by :class:`StopOnSignalHook` after its checkpoint is saved.
 
-    ``tools/train.py`` catches it, runs the ``after_train``/``after_run``
-    hooks and exits with :attr:`exit_code` (128 + the signal number, the
-    shell's convention for "ended by this signal": 143 for SIGTERM, 138 for
-    SIGUSR1).
+    :func:`train_until_stopped` (``tools/train.py``) catches it, runs the
+    ``after_train``/``after_run`` hooks and returns :attr:`exit_code` (128 +
+    the signal number, the shell's convention for "ended by this signal":
+    143 for SIGTERM, 138 for SIGUSR1).
     """
 
     def __init__(self, signum, iteration, checkpoint):
@@ -42,6 +42,20 @@ class TrainingStopped(Exception):
             f'Training stopped by {self.signal_name} after iteration '
             f'{iteration}; checkpoint: {checkpoint}. Continue it with '
             '--resume.')
+
+
+def train_until_stopped(runner):
+    """``runner.train()``; the exit status: 0 when training is complete,
+    :attr:`TrainingStopped.exit_code` when :class:`StopOnSignalHook`
+    stopped it (after the hooks that end a run)."""
+    try:
+        runner.train()
+    except TrainingStopped as stop:
+        # What runner.train() would have run after its last iteration.
+        runner.call_hook('after_train')
+        runner.call_hook('after_run')
+        return stop.exit_code
+    return 0
 
 
 def _signal_number(name):
