@@ -10,6 +10,7 @@
 """
 import argparse
 import os.path as osp
+import sys
 
 import torch
 from mmengine.config import Config, DictAction
@@ -17,6 +18,7 @@ from mmengine.dataset import default_collate
 from mmengine.runner import Runner
 
 import cim_mm  # noqa: F401  (registers CIM, applies cim_mm.compat)
+from cim_mm.engine.hooks import train_until_stopped
 from cim_mm.utils import write_demo_images
 from cim_mm.visualization import draw_correlation_grid
 
@@ -62,7 +64,9 @@ def main():
         cfg.merge_from_dict(args.cfg_options)
 
     runner = Runner.from_cfg(cfg)
-    runner.train()
+    status = train_until_stopped(runner)
+    if status:  # stopped by SIGTERM/SIGUSR1, after saving a checkpoint
+        sys.exit(status)
     metrics = runner.val()
 
     model = runner.model

@@ -6,6 +6,11 @@
 #      a free port itself (no collision between jobs); several nodes need
 #      PORT (default 29500) and MASTER_ADDR. Without GPUs the processes
 #      use gloo on CPU (cim_mm/compat/distributed_without_gpu.py).
+# torchrun replaces this script (exec), so a signal sent to it reaches
+# torchrun, which passes SIGTERM, SIGINT, SIGHUP, SIGQUIT and (set here)
+# SIGUSR1 on to the training processes; StopOnSignalHook saves and stops
+# them. torchrun kills them 30 s later (TORCH_ELASTIC_SHUTDOWN_TIMEOUT) and
+# exits 1 after a signal.
 set -euo pipefail
 
 if [ $# -lt 2 ]; then
@@ -26,8 +31,13 @@ else
 fi
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 
+# The signals torchrun forwards: --signals-to-handle's variable (torch >=
+# 2.8), and the one older torch reads.
+SIGNALS=SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1
+export PET_SIGNALS_TO_HANDLE=${PET_SIGNALS_TO_HANDLE:-$SIGNALS}
+export TORCHELASTIC_SIGNALS_TO_HANDLE=${TORCHELASTIC_SIGNALS_TO_HANDLE:-$SIGNALS}
 PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" \
-"$PYTHON" -m torch.distributed.run \
+exec "$PYTHON" -m torch.distributed.run \
     "${RENDEZVOUS[@]}" \
     --nproc_per_node="$GPUS" \
     "$ROOT/tools/train.py" "$CONFIG" --launcher pytorch "${@:3}"

@@ -4,6 +4,9 @@
 # (an argument after CONFIG that does not start with '-' is the WORK_DIR)
 # Env: GPUS (8), GPUS_PER_NODE (8), CPUS_PER_TASK (5), SRUN_ARGS (""),
 #      PYTHON (python).
+# On a partition that preempts or with a time limit shorter than the run,
+# submit tools/sbatch_train.sh instead: it saves before the limit and
+# requeues the job, which resumes by itself.
 set -euo pipefail
 
 if [ $# -lt 3 ]; then

@@ -6,11 +6,16 @@ Examples::
     bash tools/dist_train.sh configs/cim_vitb_300e.py 8
     python tools/train.py CONFIG --resume                 # latest in work_dir
     python tools/train.py CONFIG --cfg-options train_cfg.max_iters=10
+
+Exit status: 0 when training is complete; 128 + the signal number (143 for
+SIGTERM, 138 for SIGUSR1) when ``StopOnSignalHook`` stopped it on a signal
+after saving a checkpoint (``--resume`` continues it).
 """
 import argparse
 import logging
 import os
 import os.path as osp
+import sys
 
 import torch
 from mmengine.config import Config, DictAction
@@ -21,6 +26,7 @@ from mmengine.runner import Runner
 
 import cim_mm  # noqa: F401  (applies cim_mm.compat, custom_imports or not)
 from cim_mm.compat import shutdown_distributed
+from cim_mm.engine.hooks import train_until_stopped
 
 
 def parse_args(argv=None):
@@ -211,10 +217,12 @@ def build_runner(cfg):
 def main(argv=None):
     args = parse_args(argv)
     cfg = merge_args(Config.fromfile(args.config), args)
-    build_runner(cfg).train()
+    status = train_until_stopped(build_runner(cfg))
     # The runner is unreferenced now: tear the process groups down before
     # the interpreter exits (see cim_mm.compat.shutdown_distributed).
     shutdown_distributed()
+    if status:
+        sys.exit(status)
 
 
 if __name__ == '__main__':

@@ -5,9 +5,14 @@
   :func:`trusted_checkpoints` / ``CIM_MM_TRUST_CHECKPOINTS=1``.
 * :mod:`.key_maps` - pure functions from CIM/mmpretrain names to mmpretrain,
   mmseg and timm names.
+* :mod:`.atomic_write` - :func:`write_atomically` (temporary file, fsync,
+  rename): a kill leaves the old file or the new one.
+* :mod:`.latest` - the work dir's ``last_checkpoint`` pointer and the
+  checkpoint ``--resume`` continues from.
 * :mod:`.verification` - build the target model and load a converted state
   dict strictly.
 """
+from .atomic_write import is_temporary_file, write_atomically
 from .key_maps import (CONVERTERS, ENCODER_PREFIXES, TARGETS,
                        CheckpointConversionError, backbone_kind,
                        describe_prefixes,
@@ -15,6 +20,8 @@ from .key_maps import (CONVERTERS, ENCODER_PREFIXES, TARGETS,
                        mmpretrain_backbone, mmpretrain_to_mmseg,
                        mmpretrain_to_timm, resnet_depth, source_state_dict,
                        vit_arch)
+from .latest import (POINTER_NAME, checkpoint_problem,
+                     find_latest_complete_checkpoint, write_pointer)
 from .loading import (RELEASE_CHECKPOINT_GLOBALS, RUNNER_CHECKPOINT_GLOBALS,
                       TRUST_ENV_VAR,
                       CheckpointReadError, UntrustedCheckpointError,
@@ -32,5 +39,7 @@ __all__ = [
     'CheckpointReadError',
     'UntrustedCheckpointError', 'checkpoints_trusted', 'load_from_local',
     'read_checkpoint', 'trusted_checkpoints', 'build_target_model',
-    'default_num_heads', 'timm_model_args', 'verify_conversion'
+    'default_num_heads', 'timm_model_args', 'verify_conversion',
+    'is_temporary_file', 'write_atomically', 'POINTER_NAME',
+    'checkpoint_problem', 'find_latest_complete_checkpoint', 'write_pointer'
 ]

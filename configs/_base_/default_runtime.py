@@ -6,9 +6,14 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=100),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3),
+    # Every epoch, the last 3 kept (as mmpretrain's MAE configs): a killed
+    # job loses at most one epoch; written atomically (cim_mm.compat).
+    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='VisualizationHook', enable=False),
+    # SIGTERM/SIGUSR1 (torchrun, Slurm): finish the iteration, save
+    # iter_<n>.pth, exit 128+signal; --resume continues from it.
+    stop_on_signal=dict(type='StopOnSignalHook'),
 )
 
 env_cfg = dict(

@@ -2,7 +2,11 @@
 number of calls."""
 import sys
 
+import mmengine.runner.runner as runner_module
 from mmengine.dist import utils as dist_utils
+from mmengine.fileio.backends import LocalBackend
+from mmengine.hooks import CheckpointHook
+from torch.utils.data._utils import signal_handling
 from mmengine.model import MMDistributedDataParallel
 from mmengine.runner import CheckpointLoader
 
@@ -18,7 +22,11 @@ def test_apply_all_is_idempotent():
             CheckpointLoader._schemes[''], dist_utils._init_dist_pytorch,
             MMDistributedDataParallel.__init__,
             sys.modules.get('mmcv._ext'),
-            mmengine_config_module.get_installed_path
+            mmengine_config_module.get_installed_path,
+            LocalBackend.put, LocalBackend.put_text,
+            CheckpointHook._save_checkpoint_with_step,
+            runner_module.find_latest_checkpoint,
+            signal_handling._set_worker_signal_handlers
         ]
 
     before = patched_objects()

@@ -48,6 +48,9 @@ ALLOWED = [
      'where it is used (val/test dataloaders)'),
     ('loader_workers', 'helper variable of the same base: the snapshot\'s '
      'loader settings, compared where they are used'),
+    ('default_hooks.stop_on_signal', 'added to the shared runtime after the '
+     'snapshot: StopOnSignalHook acts only when the job gets SIGTERM or '
+     'SIGUSR1 (saves a checkpoint and stops); training is unchanged'),
 ]
 
 

@@ -152,3 +152,16 @@ def test_exemplar_augmentation_is_named_once():
     crop = ablation.train_dataloader.dataset.pipeline[1]
     assert crop.type == 'CorrelationalCrop'
     assert crop.context_transforms == release
+
+
+@pytest.mark.parametrize('name', PAPER + ['cim_vitb_300e_folder.py'])
+def test_checkpoints_every_epoch_and_on_a_signal(name):
+    # Was every 10 epochs: a killed job lost up to 10 epochs. Now as
+    # mmpretrain's MAE configs (every epoch, the last 3 kept), plus the
+    # checkpoint StopOnSignalHook saves on SIGTERM/SIGUSR1.
+    hooks = load(name).default_hooks
+    assert hooks.checkpoint.type == 'CheckpointHook'
+    assert hooks.checkpoint.get('by_epoch', True)
+    assert (hooks.checkpoint.interval, hooks.checkpoint.max_keep_ckpts) == (
+        1, 3)
+    assert hooks.stop_on_signal.type == 'StopOnSignalHook'

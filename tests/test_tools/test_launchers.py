@@ -10,6 +10,7 @@ import atexit
 import hashlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -25,7 +26,8 @@ from mmengine.registry import HOOKS
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / 'tools'
 TOY_CONFIG = ROOT / 'tests' / 'data' / 'toy_config.py'
-SCRIPTS = ['dist_train.sh', 'dist_test.sh', 'slurm_train.sh', 'slurm_test.sh']
+SCRIPTS = ['dist_train.sh', 'dist_test.sh', 'slurm_train.sh', 'slurm_test.sh',
+           'sbatch_train.sh']
 TIMEOUT = 180
 
 
@@ -310,3 +312,46 @@ def test_dist_scripts_pick_the_rendezvous(fake_python, script, args, env,
         '-m', 'torch.distributed.run', *rendezvous, '--nproc_per_node=2',
         str(TOOLS / tool), *args[:-1], '--launcher', 'pytorch', '--amp'
     ]
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def run_two_nodes(command):
+    """``command`` on 2 "nodes" of this machine at once (NNODES=2,
+    NODE_RANK=0/1, MASTER_ADDR=127.0.0.1, a free PORT); node 0's output."""
+    port = str(free_port())
+    processes = []
+    for node_rank in ('0', '1'):
+        env = dict(
+            os.environ, PYTHON=sys.executable, NNODES='2',
+            NODE_RANK=node_rank, MASTER_ADDR='127.0.0.1', PORT=port,
+            PYTHONPATH=os.pathsep.join(
+                filter(None, [str(Path(__file__).parent),
+                              os.environ.get('PYTHONPATH')])))
+        processes.append(subprocess.Popen(
+            [str(c) for c in command], cwd=ROOT, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    outputs = [p.communicate(timeout=TIMEOUT)[0] for p in processes]
+    for process, output in zip(processes, outputs):
+        assert process.returncode == 0, output[-5000:]
+    return outputs[0]
+
+
+def test_two_nodes_on_one_machine_train_save_and_resume(
+        digest_config, data_options, tmp_path):
+    command = ['bash', TOOLS / 'dist_train.sh', digest_config, 1,
+               '--work-dir', tmp_path, *data_options]
+    run_two_nodes(command)
+    assert (tmp_path / 'iter_4.pth').is_file()
+    rank0, rank1 = rank_digests(tmp_path)
+    assert rank0 == rank1 == checkpoint_digest(tmp_path / 'iter_4.pth')
+    output = run_two_nodes(command[:6] + ['--resume'] + command[6:] +
+                           ['train_cfg.max_iters=6'])
+    assert 'resumed epoch: 0, iter: 4' in output
+    rank0, rank1 = rank_digests(tmp_path)
+    assert rank0 == rank1 == checkpoint_digest(tmp_path / 'iter_6.pth')
+    assert exit_reports(tmp_path) == [CLEAN_EXIT, CLEAN_EXIT]
