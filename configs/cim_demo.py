@@ -9,7 +9,7 @@
 #   160 and 64;
 # - no photometric augmentation or flip of the exemplars (Table 1d's
 #   "no transformation" row): with the release's augmentation, 600 steps
-#   only learn the location prior (see README, "The demo");
+#   only learn the location prior (see docs/demo.md);
 # - lr 1e-3, batch 16, 600 iterations, 60 warmup iterations.
 _base_ = [
     '_base_/models/cim_vit-base-p16.py',
@@ -76,7 +76,7 @@ val_dataloader = dict(
         pipeline=val_pipeline))
 val_evaluator = dict(type='CorrelationIoU')
 # Two fixed training pairs with the predictions every 200 iterations, under
-# work_dir/<timestamp>/vis_data/vis_image/ (README, "Your own images").
+# work_dir/<timestamp>/vis_data/vis_image/ (docs/pretrain_own_images.md).
 custom_hooks = [
     *_base_.custom_hooks,
     dict(type='CorrelationMapVisualizationHook', interval=200),

@@ -1,5 +1,5 @@
-# CIM on Fashion-MNIST class folders without their labels, for the README's
-# k-NN comparison (CIM vs mmpretrain's MAE vs random init, same ViT, same
+# CIM on Fashion-MNIST class folders without their labels, for the k-NN
+# comparison of docs/knn.md (CIM vs mmpretrain's MAE vs random init, same ViT, same
 # 96 x 96 input, same wall-clock budget on the same machine):
 #   python tools/analysis_tools/fashion_mnist_folders.py data/fashion_mnist
 #   timeout 1800 python tools/train.py configs/knn_fashion_mnist/cim_vit-4l-128d_96px_fashion-mnist.py

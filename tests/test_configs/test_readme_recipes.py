@@ -1,4 +1,4 @@
-"""Every ablation command in the README builds and trains one step."""
+"""Every ablation command of docs/ablations.md builds and trains one step."""
 import argparse
 import os.path as osp
 import re
@@ -19,8 +19,8 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def readme_commands():
-    text = open(osp.join(REPO, 'README.md')).read()
-    section = text[text.index('### Ablations'):]
+    text = open(osp.join(REPO, 'docs', 'ablations.md')).read()
+    section = text[text.index('## Commands'):]
     block = section[section.index('```bash'):]
     block = block[:block.index('```', 3)]
     variables = dict(re.findall(r'^(\w+)=(\S+)$', block, re.M))

@@ -1,4 +1,4 @@
-"""The README's Fashion-MNIST k-NN comparison: its data tool on fabricated
+"""The Fashion-MNIST k-NN comparison of docs/knn.md: its data tool on fabricated
 IDX files, its two configs build the same ViT, its script parses."""
 import gzip
 import os.path as osp

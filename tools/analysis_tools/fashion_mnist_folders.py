@@ -1,5 +1,5 @@
 """Write Debian's Fashion-MNIST (``apt-get install dataset-fashion-mnist``)
-as class folders of upscaled PNGs, for the README's k-NN comparison.
+as class folders of upscaled PNGs, for the k-NN comparison of docs/knn.md.
 
     python tools/analysis_tools/fashion_mnist_folders.py data/fashion_mnist \
         [--size 96] [--train-per-class 1000] [--test-per-class 1000]

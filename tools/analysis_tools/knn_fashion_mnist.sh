@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's k-NN comparison on Fashion-MNIST: CIM and mmpretrain's MAE
+# The k-NN comparison of docs/knn.md on Fashion-MNIST: CIM and mmpretrain's MAE
 # pre-train the same 4-layer 128-d ViT/16 at 96 x 96 px on the same 10k
 # unlabelled training images for the same wall-clock budget, side by side on
 # one core each, then a weighted k-NN (k=20, T=0.07) on frozen features
