@@ -42,9 +42,9 @@ import time
 
 import torch
 
-from cim_mm.checkpoint import (CheckpointConversionError, CheckpointReadError,
-                               UntrustedCheckpointError, describe_prefixes,
+from cim_mm.checkpoint import (CheckpointConversionError, describe_prefixes,
                                read_checkpoint, verify_conversion)
+from cim_mm.checkpoint.cli import run_converter
 from cim_mm.checkpoint.release import (RELEASE_DECODER_NUM_HEADS,
                                        convert_finetuned, convert_pretrained,
                                        release_arch, release_decoder_arch,
@@ -274,15 +274,7 @@ def convert(args):
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    try:
-        return convert(args)
-    except (FileNotFoundError, UntrustedCheckpointError, CheckpointReadError,
-            CheckpointConversionError) as err:
-        message = err.strerror if isinstance(
-            err, FileNotFoundError) and err.strerror else str(err)
-        print(f'error: {message}', file=sys.stderr)
-        return 2
+    return run_converter(convert, parse_args(argv))
 
 
 if __name__ == '__main__':

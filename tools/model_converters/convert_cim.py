@@ -33,12 +33,12 @@ import torch
 from mmengine.utils import ProgressBar
 
 from cim_mm.checkpoint import (CONVERTERS, ENCODER_PREFIXES, TARGETS,
-                               CheckpointConversionError, CheckpointReadError,
-                               UntrustedCheckpointError, backbone_kind,
+                               CheckpointConversionError, backbone_kind,
                                build_target_model, encoder_state_dict,
                                expected_missing_keys, read_checkpoint,
                                resnet_depth, source_state_dict,
                                timm_model_args, verify_conversion, vit_arch)
+from cim_mm.checkpoint.cli import run_converter
 
 
 def parse_args(argv=None):
@@ -178,15 +178,7 @@ def _output_meta(args, checkpoint, arch):
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    try:
-        return convert(args)
-    except (FileNotFoundError, UntrustedCheckpointError, CheckpointReadError,
-            CheckpointConversionError) as err:
-        message = err.strerror if isinstance(
-            err, FileNotFoundError) and err.strerror else str(err)
-        print(f'error: {message}', file=sys.stderr)
-        return 2
+    return run_converter(convert, parse_args(argv))
 
 
 if __name__ == '__main__':
