@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmpretrain.registry import MODELS
-from torchvision.ops import box_convert, generalized_box_iou_loss
+from torchvision.ops import box_convert
 
 from .tracker_head import TrackerHead, box_maps, enclosing_boxes
 
@@ -17,6 +17,22 @@ def _mlp(in_channels: int, hidden: int, out_channels: int) -> nn.Sequential:
         nn.Linear(in_channels, hidden), nn.ReLU(inplace=True),
         nn.Linear(hidden, hidden), nn.ReLU(inplace=True),
         nn.Linear(hidden, out_channels))
+
+
+def giou_loss(pred: torch.Tensor, target: torch.Tensor,
+              eps: float = 1e-7) -> torch.Tensor:
+    """``1 - GIoU`` of (..., 4) ``xyxy`` boxes, elementwise: torchvision's
+    ``generalized_box_iou_loss(reduction='none')`` (same formula and eps)
+    without its boolean mask, so no host-device sync and static shapes."""
+    x1, y1, x2, y2 = pred.unbind(-1)
+    x1g, y1g, x2g, y2g = target.unbind(-1)
+    inter = ((torch.minimum(x2, x2g) - torch.maximum(x1, x1g)).clamp(min=0) *
+             (torch.minimum(y2, y2g) - torch.maximum(y1, y1g)).clamp(min=0))
+    union = (x2 - x1) * (y2 - y1) + (x2g - x1g) * (y2g - y1g) - inter
+    iou = inter / (union + eps)
+    hull = ((torch.maximum(x2, x2g) - torch.minimum(x1, x1g)) *
+            (torch.maximum(y2, y2g) - torch.minimum(y1, y1g)))
+    return 1 - (iou - (hull - union) / (hull + eps))
 
 
 @MODELS.register_module()
@@ -99,15 +115,16 @@ class TransTHead(TrackerHead):
         cls_loss = self.loss_cls(logits, labels, reduction_override='none')
         loss_cls = (weight * cls_loss).sum() / weight.sum()
 
-        positive = labels.bool()
-        pred = boxes[positive]  # (P, 4)
-        true = target[:, :, None, None].expand_as(boxes)[positive]
+        # Over every token, kept on the positives (no boolean indexing).
+        positive = labels.bool()[..., None]  # (B, K, h, w, 1)
+        true = target[:, :, None, None].expand_as(boxes)
         num_pos = positive.sum().clamp(min=1)
-        loss_l1 = F.l1_loss(pred, true, reduction='sum') / num_pos
-        loss_giou = generalized_box_iou_loss(
-            box_convert(pred, 'cxcywh', 'xyxy'),
-            box_convert(true, 'cxcywh', 'xyxy'),
-            reduction='sum') / num_pos
+        loss_l1 = torch.where(positive, F.l1_loss(
+            boxes, true, reduction='none'), 0.).sum() / num_pos
+        loss_giou = torch.where(
+            positive[..., 0],
+            giou_loss(box_convert(boxes, 'cxcywh', 'xyxy'),
+                      box_convert(true, 'cxcywh', 'xyxy')), 0.).sum() / num_pos
         return dict(
             loss_cls=self.cls_weight * loss_cls,
             loss_bbox=self.l1_weight * loss_l1,

@@ -82,3 +82,48 @@ def test_prediction_fills_the_best_tokens_box():
     expected = torch.zeros(160, 160)
     expected[20:60, 40:120] = 1  # box (40, 20, 120, 60)
     torch.testing.assert_close(maps[0, 0], expected)
+
+
+def test_giou_loss_is_torchvisions_without_its_mask():
+    from torchvision.ops import generalized_box_iou_loss
+
+    from cim_mm.models.heads.transt_head import giou_loss
+    generator = torch.Generator().manual_seed(0)
+    corner = torch.rand(500, 2, generator=generator, dtype=torch.float64)
+    size = torch.rand(500, 2, generator=generator, dtype=torch.float64) * 0.5
+    pred = torch.cat([corner, corner + size], 1).requires_grad_()
+    corner_t = torch.rand(500, 2, generator=generator, dtype=torch.float64)
+    target = torch.cat([corner_t, corner_t + size.flip(1)], 1)
+    ours = giou_loss(pred, target)
+    theirs = generalized_box_iou_loss(pred, target, reduction='none')
+    assert (ours < 1).any() and (ours > 1).any()  # overlapping and apart
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-12)
+    grad_ours, = torch.autograd.grad(ours.sum(), pred)
+    grad_theirs, = torch.autograd.grad(theirs.sum(), pred)
+    torch.testing.assert_close(grad_ours, grad_theirs, rtol=0, atol=1e-12)
+
+
+def test_box_losses_equal_the_masked_formulation_and_its_gradients():
+    """Every token computed and kept on the positives: the same values and
+    gradients as selecting the positives with a boolean mask."""
+    from torchvision.ops import box_convert, generalized_box_iou_loss
+    head = TransTHead(embed_dim=8)
+    samples = _samples(torch.stack([DIAMOND, DIAMOND + 30])[None])
+    labels, box = head.targets(10, samples, 'cpu')
+    boxes = (torch.rand(1, 2, 10, 10, 4) * 0.5 + 0.25).requires_grad_()
+    head.forward = lambda _: (torch.zeros(1, 2, 10, 10), boxes)
+    losses = head.loss(None, samples)
+    positive = labels.bool()
+    pred = boxes[positive]
+    true = box[:, :, None, None].expand_as(boxes)[positive]
+    num = positive.sum()
+    l1 = 5 * (pred - true).abs().sum() / num
+    giou = 2 * generalized_box_iou_loss(
+        box_convert(pred, 'cxcywh', 'xyxy'),
+        box_convert(true, 'cxcywh', 'xyxy'), reduction='sum') / num
+    for ours, theirs in ((losses['loss_bbox'], l1),
+                         (losses['loss_giou'], giou)):
+        torch.testing.assert_close(ours, theirs)
+        grad_ours, = torch.autograd.grad(ours, boxes, retain_graph=True)
+        grad_theirs, = torch.autograd.grad(theirs, boxes, retain_graph=True)
+        torch.testing.assert_close(grad_ours, grad_theirs)
