@@ -67,7 +67,8 @@ val_dataloader = dict(
     batch_size=8,
     num_workers=1,
     persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
+    # In order; keyed, so the held-out pairs depend on the seed only.
+    sampler=dict(type='ResumableSampler', shuffle=False),
     collate_fn=dict(type='default_collate'),
     dataset=dict(
         type='CustomDataset',
