@@ -62,9 +62,9 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
         sampler = getattr(self.dataloader, 'sampler', None)
         if hasattr(sampler, 'set_epoch'):
             sampler.set_epoch(self._epoch)
+        done = self._batches_done()
         self.runner.message_hub.update_info(ITERS_PER_EPOCH,
                                             len(self.dataloader))
-        done = self._batches_done()
         if done:
             print_log(
                 f'Resuming epoch {self._epoch} at batch {done} of '
