@@ -4,7 +4,6 @@ when a bad image is replaced (max_refetch)."""
 import os.path as osp
 import shutil
 
-import pytest
 import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
