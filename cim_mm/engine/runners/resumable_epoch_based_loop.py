@@ -73,7 +73,9 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
                 level=logging.INFO)
             sampler = seekable_sampler(self.dataloader, type(self).__name__)
         if done and sampler is not None:
-            sampler.set_start(done * self.dataloader.batch_size)
+            # (a last, partial batch: the whole epoch on this rank)
+            sampler.set_start(
+                min(done * self.dataloader.batch_size, len(sampler)))
             batches = enumerate(self.dataloader, done)
         else:
             batches = enumerate(self.dataloader)

@@ -70,6 +70,14 @@ def test_epoch_loop_continues_mid_epoch(sampler_type, request):
     assert items.loads == (4 if sampler_type is ResumableSampler else 8)
 
 
+def test_epoch_loop_resumed_after_a_partial_last_batch(request):
+    # 7 items, batch 2: 4 iterations an epoch, the last of 1 item.
+    loop, resumed, _, _ = _epoch_loop(request.node.name, ResumableSampler,
+                                      epoch=0, it=4, n=7)
+    loop.run()
+    assert len(resumed) == 4 and loop.iter == 8  # only epoch 1
+
+
 def test_epoch_loop_refuses_an_iteration_outside_its_epoch(request):
     loop, _, _, _ = _epoch_loop(request.node.name, ResumableSampler,
                                 epoch=0, it=5)
