@@ -67,9 +67,10 @@ def parse_args(argv=None):
                         help='processes per launch')
     parser.add_argument('--workers', type=int, default=2,
                         help='DataLoader workers per process (persistent)')
-    parser.add_argument('--images', type=int, default=32,
-                        help='training images (batch 2 per process)')
-    parser.add_argument('--epochs', type=int, default=3)
+    parser.add_argument('--images', type=int, default=24,
+                        help='training images, at most the 24 demo photos '
+                        '(batch 2 per process)')
+    parser.add_argument('--epochs', type=int, default=4)
     parser.add_argument('--interval', type=int, default=2,
                         help='iterations between periodic checkpoints')
     parser.add_argument('--seed', type=int, default=0,
@@ -78,9 +79,41 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def iterations(args):
-    per_epoch = -(-args.images // args.nproc)  # samples per rank, rounded up
-    return args.epochs * -(-per_epoch // 2)
+def iterations(images, args):
+    per_rank = -(-images // args.nproc)  # samples per rank, rounded up
+    return args.epochs * -(-per_rank // 2)
+
+
+def process_tree(root):
+    """``root`` and all its descendants (from /proc): torchrun starts its
+    ranks in sessions of their own, out of the launcher's process group."""
+    children = {}
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f'/proc/{entry}/stat') as f:
+                # pid (comm) state ppid ...: comm may hold spaces
+                ppid = int(f.read().rsplit(')', 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo += children.get(pid, [])
+    return tree
+
+
+def send(root, sig):
+    """Send ``sig`` to every process of the launch at once, as a batch
+    scheduler stopping a job does."""
+    for pid in process_tree(root):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
 
 
 def launch(config, work_dir, nproc, log_path, resume=False, stop_at=None,
@@ -108,7 +141,7 @@ def launch(config, work_dir, nproc, log_path, resume=False, stop_at=None,
                 continue
             done = int(line.split('Iter(train) [')[1].split('/')[0])
             if done >= stop_at:
-                os.killpg(proc.pid, sig)
+                send(proc.pid, sig)
                 stopped = True
                 log.write(f'>>> sent SIG{sig.name[3:]} after iteration '
                           f'{done}\n')
@@ -165,13 +198,13 @@ def main(argv=None):
     sys.path.insert(0, ROOT)
     from cim_mm.utils import write_demo_images
     root = osp.join(keep, 'photos')
-    write_demo_images(root)
-    total = iterations(args)
+    images = min(args.images, write_demo_images(root)[0])
+    total = iterations(images, args)
     config = osp.join(keep, 'kill_and_resume.py')
     with open(config, 'w') as f:
         f.write(CONFIG.format(
             demo=DEMO_CONFIG, root=root, workers=args.workers,
-            persistent=args.workers > 0, images=args.images,
+            persistent=args.workers > 0, images=images,
             epochs=args.epochs, iters=total, interval=args.interval,
             seed=args.seed))
     final = f'iter_{total}.pth'
@@ -195,6 +228,8 @@ def main(argv=None):
         code, stopped = launch(config, run, args.nproc, log, resume=resume,
                                stop_at=stop_at, sig=sig)
         resume = True
+        if osp.isfile(osp.join(run, final)):
+            break  # finished (before the drawn iteration or the signal)
         if stopped:
             survived += 1
             print(f'stop {stop + 1}: resumed at iteration {start}, '
@@ -203,8 +238,6 @@ def main(argv=None):
         elif code != 0:
             failed += 1
             print(f'launch {stop + 1} failed with exit {code}', flush=True)
-        elif osp.isfile(osp.join(run, final)):
-            break  # finished before the drawn iteration
 
     if not osp.isfile(osp.join(run, final)):
         code, _ = launch(config, run, args.nproc, log, resume=True)
