@@ -53,7 +53,8 @@ train_dataloader = dict(
     num_workers=2,
     persistent_workers=True,
     pin_memory=False,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
+    # Per-sample seeded draws; a resume starts the sampler where it stopped.
+    sampler=dict(type='ResumableInfiniteSampler', shuffle=True),
     dataset=dict(
         _delete_=True,
         type='CustomDataset',
@@ -66,7 +67,8 @@ val_dataloader = dict(
     batch_size=8,
     num_workers=1,
     persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
+    # In order; keyed, so the held-out pairs depend on the seed only.
+    sampler=dict(type='ResumableSampler', shuffle=False),
     collate_fn=dict(type='default_collate'),
     dataset=dict(
         type='CustomDataset',
@@ -96,7 +98,7 @@ param_scheduler = [
          by_epoch=False, begin=60, end=max_iters),
 ]
 train_cfg = dict(
-    _delete_=True, type='IterBasedTrainLoop', max_iters=max_iters,
+    _delete_=True, type='ResumableIterBasedTrainLoop', max_iters=max_iters,
     val_interval=max_iters)
 auto_scale_lr = dict(base_batch_size=16)
 

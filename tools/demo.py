@@ -72,7 +72,9 @@ def main():
     model = runner.model
     model.eval()
     dataset = runner.val_dataloader.dataset
-    batch = default_collate([dataset[i] for i in range(len(dataset))])
+    # The evaluated pairs: the val sampler's keys seed their draws.
+    batch = default_collate(
+        [dataset[key] for key in runner.val_dataloader.sampler])
     with torch.no_grad():
         predictions = model.val_step(batch)
     out_file = osp.join(cfg.work_dir, 'correlation_maps.png')

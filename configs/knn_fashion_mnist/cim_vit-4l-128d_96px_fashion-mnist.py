@@ -10,7 +10,7 @@ _base_ = ['../cim_demo.py']
 
 data_root = 'data/fashion_mnist/'
 train_dataloader = dict(
-    sampler=dict(type='InfiniteSampler', shuffle=True),
+    sampler=dict(type='ResumableInfiniteSampler', shuffle=True),
     dataset=dict(data_root=data_root, data_prefix='train'))
 val_dataloader = None
 val_evaluator = None
@@ -18,7 +18,7 @@ val_cfg = None
 test_dataloader = None
 test_evaluator = None
 test_cfg = None
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=1000000)
+train_cfg = dict(type='ResumableIterBasedTrainLoop', max_iters=1000000)
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-4, by_epoch=False, begin=0,
          end=60),

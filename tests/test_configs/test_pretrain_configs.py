@@ -165,3 +165,23 @@ def test_checkpoints_every_epoch_and_on_a_signal(name):
     assert (hooks.checkpoint.interval, hooks.checkpoint.max_keep_ckpts) == (
         1, 3)
     assert hooks.stop_on_signal.type == 'StopOnSignalHook'
+
+
+PRETRAINING = PAPER + [
+    'cim_vitb_300e_folder.py', 'cim_demo.py',
+    'ablations/cim_vitb_300e_in200_context-aug.py',
+    'ablations/cim_vitb_300e_in200_siamfc.py',
+    'knn_fashion_mnist/cim_vit-4l-128d_96px_fashion-mnist.py'
+]
+
+
+@pytest.mark.parametrize('name', PRETRAINING)
+def test_pretraining_draws_per_sample_and_resumes_mid_epoch(name):
+    cfg = load(name)
+    loader = cfg.train_dataloader
+    # Keyed indices, seeded by LoadCheckedImage, first in the pipeline.
+    assert loader.dataset.pipeline[0].type == 'LoadCheckedImage'
+    loops = {'ResumableSampler': 'ResumableEpochBasedTrainLoop',
+             'ResumableInfiniteSampler': 'ResumableIterBasedTrainLoop'}
+    assert cfg.train_cfg.type == loops[loader.sampler.type]
+    assert loader.num_workers > 0 and loader.persistent_workers

@@ -125,3 +125,94 @@ def test_demo_tool_trains_evaluates_and_draws(demo_data_root, tmp_path):
     assert (work_dir / 'iter_3.pth').is_file()
     png = work_dir / 'correlation_maps.png'
     assert png.is_file() and png.stat().st_size > 10_000
+
+
+EPOCH_CONFIG = '''
+_base_ = [{demo!r}]
+model = dict(backbone=dict(arch=dict(num_layers=2)))
+# 8 images, batch 2: 4 iterations an epoch, 2 epochs.
+train_dataloader = dict(
+    batch_size=2, num_workers=2, persistent_workers=True,
+    sampler=dict(_delete_=True, type='ResumableSampler', shuffle=True),
+    dataset=dict(data_root={root!r}, indices=8))
+train_cfg = dict(_delete_=True, type='ResumableEpochBasedTrainLoop',
+                 max_epochs=2)
+val_cfg = val_dataloader = val_evaluator = None
+test_cfg = test_dataloader = test_evaluator = None
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=2),
+    dict(type='CosineAnnealingLR', T_max=6, eta_min=1e-5, by_epoch=False,
+         begin=2, end=8),
+]
+# Mid-epoch checkpoints after iterations 3 (epoch 0) and 6 (epoch 1).
+default_hooks = dict(
+    logger=dict(interval=1),
+    checkpoint=dict(by_epoch=False, interval=3, max_keep_ckpts=5))
+'''
+
+
+def _tensors(value, prefix=''):
+    """Every leaf of a checkpoint part, by its path."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _tensors(item, f'{prefix}/{key}')
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from _tensors(item, f'{prefix}/{index}')
+    else:
+        yield prefix, value
+
+
+def _same(a, b):
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and torch.equal(a, b)
+    return a == b
+
+
+@pytest.fixture(scope='module')
+def train_tool():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'cim_train_tool', osp.join(REPO, 'tools', 'train.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_mid_epoch_resume_with_workers_is_bit_identical(
+        train_tool, demo_data_root, tmp_path):
+    config = tmp_path / 'epochs.py'
+    config.write_text(EPOCH_CONFIG.format(demo=DEMO_CONFIG,
+                                          root=demo_data_root))
+
+    def train(name, resume=None, *options):
+        args = [str(config), '--work-dir', str(tmp_path / name)]
+        if resume:
+            args += ['--resume', str(tmp_path / 'straight' / resume)]
+        train_tool.main(args + [
+            '--cfg-options', f'experiment_name={tmp_path.name}_{name}',
+            *options
+        ])
+        return torch.load(tmp_path / name / 'iter_8.pth', map_location='cpu',
+                          weights_only=False)
+
+    straight = train('straight')
+    resumed = {
+        # epoch 0 at batch 3 of 4, then all of epoch 1: the same workers
+        'at_3': train('at_3', 'iter_3.pth'),
+        # epoch 1 at batch 2 of 4, with one worker instead of two
+        'at_6': train('at_6', 'iter_6.pth', 'train_dataloader.num_workers=1'),
+    }
+    for name, ckpt in resumed.items():
+        assert (ckpt['meta']['epoch'], ckpt['meta']['iter']) == (1, 8)
+        for part in ('state_dict', 'optimizer', 'param_schedulers'):
+            a, b = dict(_tensors(straight[part])), dict(_tensors(ckpt[part]))
+            assert a.keys() == b.keys(), (name, part)
+            assert any(isinstance(v, torch.Tensor) for v in a.values()) or \
+                part == 'param_schedulers'
+            differ = [k for k in a if not _same(a[k], b[k])]
+            assert not differ, (name, part, differ[:5])
+        # The losses of all 8 iterations, the resumed ones recomputed.
+        losses = [c['message_hub']['log_scalars']['train/loss'].data[0]
+                  for c in (straight, ckpt)]
+        assert len(losses[0]) == 8 and (losses[0] == losses[1]).all(), name

@@ -134,6 +134,9 @@ def loader_rate(cfg, data_root, args):
     sampler = loader_cfg.get('sampler', {})
     if sampler.get('type') == 'DefaultSampler':
         loader_cfg.sampler = dict(type='InfiniteSampler', shuffle=True)
+    elif sampler.get('type') == 'ResumableSampler':  # the same, keyed
+        loader_cfg.sampler = dict(type='ResumableInfiniteSampler',
+                                  shuffle=True)
     with DefaultScope.overwrite_default_scope(
             cfg.get('default_scope', 'mmpretrain')):
         loader = Runner.build_dataloader(loader_cfg, seed=args.seed)

@@ -10,6 +10,8 @@ from mmengine.logging import print_log
 
 from mmpretrain.registry import TRANSFORMS
 
+from ..samplers.sample_key import SampleKey, seed_sample_rngs
+
 # Skipped (path, reason) pairs of this process (a DataLoader worker or the
 # main process) not yet handed over with a loaded sample; the paths this
 # process has warned about.
@@ -57,6 +59,18 @@ class LoadCheckedImage(BaseTransform):
     whose skipped share is too high. ``'raise'``: the first bad file stops
     the run with an error naming it.
 
+    Per-sample randomness: when ``sample_idx`` is a :class:`SampleKey` (the
+    index as ``ResumableSampler`` and ``ResumableInfiniteSampler`` yield
+    it), Python's ``random`` and numpy's global RNG are first seeded from
+    its (seed, epoch, index), so everything the pipeline draws for this
+    sample (the pair's geometry, flips and photometric values) depends on
+    that key only; ``sample_idx`` is then stored as a plain int. A bad
+    image's replacement, which ``BaseDataset`` draws with ``np.random``
+    (``max_refetch``), comes as a plain index: the RNGs are not seeded
+    again, so the replacement and its draws follow from the bad sample's
+    key. With other samplers the RNGs are left as they are (the worker's
+    streams, seeded by mmengine per worker).
+
     **Added Keys:** ``img`` (H x W x 3 uint8 BGR), ``img_shape``,
     ``ori_shape``, ``skipped_images`` (list of ``(path, reason)``).
 
@@ -84,6 +98,10 @@ class LoadCheckedImage(BaseTransform):
         self.backend_args = backend_args
 
     def transform(self, results: dict) -> Optional[dict]:
+        key = results.get('sample_idx')
+        if isinstance(key, SampleKey):
+            seed_sample_rngs(key)
+            results['sample_idx'] = int(key)
         path = results['img_path']
         try:
             try:

@@ -57,7 +57,11 @@ train_dataloader = dict(
     num_workers=16,
     persistent_workers=True,
     pin_memory=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    # DefaultSampler's order; each index carries (seed, epoch), from which
+    # LoadCheckedImage seeds the sample's draws (the same pairs with any
+    # number of workers and after a resume), and an epoch can start part-way
+    # (ResumableEpochBasedTrainLoop continues a mid-epoch checkpoint).
+    sampler=dict(type='ResumableSampler', shuffle=True),
     collate_fn=dict(type='default_collate'),
     dataset=dict(
         type=dataset_type,

@@ -24,7 +24,8 @@ param_scheduler = [
          begin=40, end=300, convert_to_iter_based=True),
 ]
 
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=300)
+# EpochBasedTrainLoop that resumes a mid-epoch checkpoint where it was saved.
+train_cfg = dict(type='ResumableEpochBasedTrainLoop', max_epochs=300)
 
 # `--auto-scale-lr` rescales lr linearly to the real total batch size.
 auto_scale_lr = dict(base_batch_size=4096, enable=False)

@@ -1,0 +1,256 @@
+"""Stop a tiny CPU pre-training N times at random iterations, resume it each
+time, and compare its final checkpoint with an uninterrupted run's: the
+figure behind exact resume. Not part of the test suite.
+
+The run: ``configs/cim_demo.py``'s model with 2 layers, epoch-based
+(``ResumableEpochBasedTrainLoop``, ``ResumableSampler``), on the demo photos,
+launched with ``tools/dist_train.sh`` (``--nproc`` processes, gloo on CPU,
+``--workers`` persistent DataLoader workers each), a checkpoint every
+``--interval`` iterations. Each stop sends ``--signal`` to the whole launch
+(torchrun, its ranks and their workers) once the log shows the drawn
+iteration; the next launch resumes with ``--resume`` (the latest checkpoint
+of the work directory). With SIGKILL the work since the last checkpoint is
+lost and redone; the outcome must not change. At the end every tensor of the
+final checkpoint (``state_dict``, optimizer state, parameter schedulers) is
+compared with the uninterrupted run of the same config and seed.
+
+Example::
+
+    python tools/analysis_tools/kill_and_resume.py --stops 5 --signal KILL
+"""
+import argparse
+import os
+import os.path as osp
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+
+import torch
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+DEMO_CONFIG = osp.join(ROOT, 'configs', 'cim_demo.py')
+
+CONFIG = '''
+_base_ = [{demo!r}]
+model = dict(backbone=dict(arch=dict(num_layers=2)))
+train_dataloader = dict(
+    batch_size=2, num_workers={workers}, persistent_workers={persistent},
+    sampler=dict(_delete_=True, type='ResumableSampler', shuffle=True),
+    dataset=dict(data_root={root!r}, indices={images}))
+train_cfg = dict(_delete_=True, type='ResumableEpochBasedTrainLoop',
+                 max_epochs={epochs})
+val_cfg = val_dataloader = val_evaluator = None
+test_cfg = test_dataloader = test_evaluator = None
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0,
+         end=2),
+    dict(type='CosineAnnealingLR', T_max={iters} - 2, eta_min=1e-5,
+         by_epoch=False, begin=2, end={iters}),
+]
+default_hooks = dict(
+    logger=dict(interval=1),
+    checkpoint=dict(by_epoch=False, interval={interval}, max_keep_ckpts=2))
+randomness = dict(seed={seed})
+'''
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--stops', type=int, default=5,
+                        help='times the run is stopped')
+    parser.add_argument('--signal', default='TERM',
+                        help='TERM (the graceful stop, if the run handles '
+                        'it), KILL, INT, USR1, ... (name without SIG)')
+    parser.add_argument('--nproc', type=int, default=2,
+                        help='processes per launch')
+    parser.add_argument('--workers', type=int, default=2,
+                        help='DataLoader workers per process (persistent)')
+    parser.add_argument('--images', type=int, default=24,
+                        help='training images, at most the 24 demo photos '
+                        '(batch 2 per process)')
+    parser.add_argument('--epochs', type=int, default=4)
+    parser.add_argument('--interval', type=int, default=2,
+                        help='iterations between periodic checkpoints')
+    parser.add_argument('--seed', type=int, default=0,
+                        help='the run\'s seed and the draw of the stops')
+    parser.add_argument('--keep', help='keep logs and work dirs here')
+    return parser.parse_args(argv)
+
+
+def iterations(images, args):
+    per_rank = -(-images // args.nproc)  # samples per rank, rounded up
+    return args.epochs * -(-per_rank // 2)
+
+
+def process_tree(root):
+    """``root`` and all its descendants (from /proc): torchrun starts its
+    ranks in sessions of their own, out of the launcher's process group."""
+    children = {}
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f'/proc/{entry}/stat') as f:
+                # pid (comm) state ppid ...: comm may hold spaces
+                ppid = int(f.read().rsplit(')', 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo += children.get(pid, [])
+    return tree
+
+
+def send(root, sig):
+    """Send ``sig`` to every process of the launch at once, as a batch
+    scheduler stopping a job does."""
+    for pid in process_tree(root):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def launch(config, work_dir, nproc, log_path, resume=False, stop_at=None,
+           sig=signal.SIGTERM):
+    """Run ``dist_train.sh``; with ``stop_at``, send ``sig`` to the launch
+    once its log reports iteration ``stop_at``. Returns (exit code, whether
+    it was stopped)."""
+    env = dict(os.environ, PYTHON=sys.executable, CUDA_VISIBLE_DEVICES='',
+               PYTHONUNBUFFERED='1',  # the log lines as they happen
+               PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
+    env.pop('PORT', None)  # torchrun --standalone picks a free port
+    command = ['bash', osp.join(ROOT, 'tools', 'dist_train.sh'), config,
+               str(nproc), '--work-dir', work_dir]
+    if resume:
+        command.append('--resume')
+    stopped = False
+    with open(log_path, 'a') as log:
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, text=True,
+                                stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        for line in proc.stdout:
+            log.write(line)
+            if stop_at is None or stopped or 'Iter(train) [' not in line:
+                continue
+            done = int(line.split('Iter(train) [')[1].split('/')[0])
+            if done >= stop_at:
+                send(proc.pid, sig)
+                stopped = True
+                log.write(f'>>> sent SIG{sig.name[3:]} after iteration '
+                          f'{done}\n')
+        code = proc.wait()
+    return code, stopped
+
+
+def resumes_at(work_dir):
+    """The iteration of the work dir's latest checkpoint (0 if none)."""
+    try:
+        with open(osp.join(work_dir, 'last_checkpoint')) as f:
+            name = osp.basename(f.read().strip())
+    except FileNotFoundError:
+        return 0
+    return int(name[len('iter_'):-len('.pth')])
+
+
+def leaves(value, prefix=''):
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from leaves(item, f'{prefix}/{key}')
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from leaves(item, f'{prefix}/{index}')
+    else:
+        yield prefix, value
+
+
+def differing(a_path, b_path):
+    """(differing leaves, tensors compared) of two checkpoints."""
+    a, b = (torch.load(p, map_location='cpu', weights_only=False)
+            for p in (a_path, b_path))
+    bad, tensors = [], 0
+    for part in ('state_dict', 'optimizer', 'param_schedulers'):
+        x, y = dict(leaves(a[part])), dict(leaves(b[part]))
+        bad += [f'{part}{k}' for k in x.keys() ^ y.keys()]
+        for key in x.keys() & y.keys():
+            if isinstance(x[key], torch.Tensor):
+                tensors += 1
+                same = (isinstance(y[key], torch.Tensor)
+                        and torch.equal(x[key], y[key]))
+            else:
+                same = x[key] == y[key]
+            if not same:
+                bad.append(f'{part}{key}')
+    return bad, tensors
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    sig = getattr(signal, f'SIG{args.signal.upper().removeprefix("SIG")}')
+    keep = args.keep or tempfile.mkdtemp(prefix='kill_and_resume_')
+    os.makedirs(keep, exist_ok=True)
+    sys.path.insert(0, ROOT)
+    from cim_mm.utils import write_demo_images
+    root = osp.join(keep, 'photos')
+    images = min(args.images, write_demo_images(root)[0])
+    total = iterations(images, args)
+    config = osp.join(keep, 'kill_and_resume.py')
+    with open(config, 'w') as f:
+        f.write(CONFIG.format(
+            demo=DEMO_CONFIG, root=root, workers=args.workers,
+            persistent=args.workers > 0, images=images,
+            epochs=args.epochs, iters=total, interval=args.interval,
+            seed=args.seed))
+    final = f'iter_{total}.pth'
+
+    print(f'{total} iterations, {args.nproc} processes x {args.workers} '
+          f'workers; uninterrupted run ...', flush=True)
+    code, _ = launch(config, osp.join(keep, 'straight'), args.nproc,
+                     osp.join(keep, 'straight.log'))
+    if code != 0:
+        sys.exit(f'the uninterrupted run failed ({code}): see {keep}')
+
+    draw = random.Random(args.seed)
+    run, log = osp.join(keep, 'stopped'), osp.join(keep, 'stopped.log')
+    survived = failed = 0
+    resume = False
+    for stop in range(args.stops + 1):
+        # A stop at an iteration after the one the launch resumes at.
+        start = resumes_at(run)
+        stop_at = (draw.randint(start + 1, total - 1)
+                   if stop < args.stops and start + 1 < total else None)
+        code, stopped = launch(config, run, args.nproc, log, resume=resume,
+                               stop_at=stop_at, sig=sig)
+        resume = True
+        if osp.isfile(osp.join(run, final)):
+            break  # finished (before the drawn iteration or the signal)
+        if stopped:
+            survived += 1
+            print(f'stop {stop + 1}: resumed at iteration {start}, '
+                  f'SIG{sig.name[3:]} after iteration {stop_at} (exit '
+                  f'{code})', flush=True)
+        elif code != 0:
+            failed += 1
+            print(f'launch {stop + 1} failed with exit {code}', flush=True)
+
+    if not osp.isfile(osp.join(run, final)):
+        code, _ = launch(config, run, args.nproc, log, resume=True)
+        failed += code != 0
+    if not osp.isfile(osp.join(run, final)):
+        sys.exit(f'the stopped run never finished: see {log}')
+    bad, tensors = differing(osp.join(keep, 'straight', final),
+                             osp.join(run, final))
+    print(f'stops survived: {survived}; restarts that failed: {failed}; '
+          f'tensors that differ: {len(bad)} of {tensors} (state_dict, '
+          f'optimizer, schedulers){": " + ", ".join(bad[:5]) if bad else ""}')
+    print(f'logs and work dirs: {keep}')
+
+
+if __name__ == '__main__':
+    main()
