@@ -2,6 +2,7 @@
 import copy
 import os
 import os.path as osp
+import re
 import subprocess
 import sys
 
@@ -216,3 +217,71 @@ def test_mid_epoch_resume_with_workers_is_bit_identical(
         losses = [c['message_hub']['log_scalars']['train/loss'].data[0]
                   for c in (straight, ckpt)]
         assert len(losses[0]) == 8 and (losses[0] == losses[1]).all(), name
+
+
+def test_sigterm_mid_epoch_then_resume_is_bit_identical(
+        train_tool, demo_data_root, tmp_path):
+    """The preempted job's path: SIGTERM (to the training process and its
+    two persistent workers, sent from inside the run after iteration 5,
+    epoch 1 at batch 1 of 4), StopOnSignalHook saves iter_5.pth and
+    tools/train.py exits 143; ``--resume`` (the newest checkpoint, found by
+    itself) continues mid-epoch and ends with the uninterrupted run's
+    tensors, every one."""
+    config = tmp_path / 'epochs.py'
+    config.write_text(
+        EPOCH_CONFIG.format(demo=DEMO_CONFIG, root=demo_data_root) +
+        "custom_imports = dict(imports=['cim_mm', 'test_preemption'], "
+        'allow_failed_imports=False)\n'
+        'default_hooks.update(stop_on_signal=dict(type="StopOnSignalHook", '
+        'check_interval=1))\n')
+    straight_dir = tmp_path / 'straight'
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        filter(None, [osp.join(REPO, 'tests', 'test_tools'),
+                      os.environ.get('PYTHONPATH')])))
+    sys.path.insert(0, osp.join(REPO, 'tests', 'test_tools'))
+    try:
+        train_tool.main([str(config), '--work-dir', str(straight_dir),
+                         '--cfg-options',
+                         f'experiment_name={tmp_path.name}_straight'])
+    finally:
+        sys.path.remove(osp.join(REPO, 'tests', 'test_tools'))
+    straight = torch.load(straight_dir / 'iter_8.pth', map_location='cpu',
+                          weights_only=False)
+
+    stopped_dir = tmp_path / 'stopped'
+    signalled = tmp_path / 'signalled.py'
+    signalled.write_text(
+        f'_base_ = [{str(config)!r}]\n'
+        'custom_hooks = [*_base_.custom_hooks, dict(type="SendSignalHook", '
+        'at_iter=5, target="group")]\n')
+    first = subprocess.run(
+        [sys.executable, osp.join(REPO, 'tools', 'train.py'), str(signalled),
+         '--work-dir', str(stopped_dir)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
+        start_new_session=True)  # its own process group: no signal escapes
+    assert first.returncode == 143, first.stdout[-2000:] + first.stderr[-2000:]
+    stop = torch.load(stopped_dir / 'iter_5.pth', map_location='cpu',
+                      weights_only=False)
+    assert (stop['meta']['epoch'], stop['meta']['iter']) == (1, 5)
+    assert stop['meta']['stopped_by'] == 'SIGTERM'
+    assert not (stopped_dir / 'iter_8.pth').exists()
+
+    second = subprocess.run(
+        [sys.executable, osp.join(REPO, 'tools', 'train.py'), str(config),
+         '--work-dir', str(stopped_dir), '--resume'],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, (second.stdout[-2000:] +
+                                    second.stderr[-2000:])
+    log = second.stdout + second.stderr
+    # It continued from the stop (a run from scratch would end the same).
+    assert re.search(r'resumed .*iter_5\.pth', log, re.I), log[-3000:]
+    assert 'resumed epoch: 1, iter: 5' in log, log[-3000:]
+    trained = re.findall(r'Iter\(train\) \[(\d+)/8\]', log)
+    assert trained == ['6', '7', '8'], trained
+    resumed = torch.load(stopped_dir / 'iter_8.pth', map_location='cpu',
+                         weights_only=False)
+    for part in ('state_dict', 'optimizer', 'param_schedulers'):
+        a, b = dict(_tensors(straight[part])), dict(_tensors(resumed[part]))
+        assert a.keys() == b.keys(), part
+        differ = [k for k in a if not _same(a[k], b[k])]
+        assert not differ, (part, differ[:5])
