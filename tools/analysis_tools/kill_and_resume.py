@@ -29,6 +29,8 @@ import tempfile
 
 import torch
 
+from cim_mm.checkpoint import read_checkpoint
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO_CONFIG = osp.join(ROOT, 'configs', 'cim_demo.py')
 
@@ -172,8 +174,7 @@ def leaves(value, prefix=''):
 
 def differing(a_path, b_path):
     """(differing leaves, tensors compared) of two checkpoints."""
-    a, b = (torch.load(p, map_location='cpu', weights_only=False)
-            for p in (a_path, b_path))
+    a, b = (read_checkpoint(p, map_location='cpu') for p in (a_path, b_path))
     bad, tensors = [], 0
     for part in ('state_dict', 'optimizer', 'param_schedulers'):
         x, y = dict(leaves(a[part])), dict(leaves(b[part]))
