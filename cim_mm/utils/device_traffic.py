@@ -37,8 +37,6 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-aten = torch.ops.aten
-
 #: Ops that make the host wait for a device result (by packet name).
 SYNC_OPS = frozenset({
     '_local_scalar_dense', 'nonzero', 'masked_select', 'unique', '_unique',

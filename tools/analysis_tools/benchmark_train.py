@@ -208,7 +208,6 @@ class Bench:
         ``steps`` whole steps (optimizer wrapper and EMA included)."""
         with DeviceTrafficCounter() as counter:
             self.losses()
-        self.optim_wrapper.zero_grad()
         warned = None
         if self.device == 'cuda':
             with warnings.catch_warnings(record=True) as caught:

@@ -69,27 +69,14 @@ class CIMDataPreprocessor(SelfSupDataPreprocessor):
         reach = self._blur_reach(params)
         data = self.cast_data(
             {key: value for key, value in data.items() if key != PAIR_PARAMS})
-        samples = data.get('data_samples')
         if params is not None:
-            params = self.cast_data(params)
-        elif samples and len(data['inputs']) == 1:
-            # Samples packed with their parameters (older packing).
-            params = {
-                key: torch.stack([s.get(key) for s in samples])
-                for key in ('exemplar_corners', 'exemplar_flipped',
-                            'exemplar_photometric') if key in samples[0]
-            }
-        if params and len(data['inputs']) == 1:
-            return self._synthesise(data, params, reach)
+            return self._synthesise(data, self.cast_data(params), reach)
+        samples = data.get('data_samples')
         if samples and 'corr_maps' not in samples[0]:
-            corners = params.get('exemplar_corners') if params else None
-            if corners is None:
-                corners = torch.stack([s.exemplar_corners for s in samples])
-            size = data['inputs'][0].shape[-1]
-            params = dict(params or {}, exemplar_corners=corners,
-                          corr_maps=rasterize_correlation_maps(corners, size))
-        if params:
-            self._give_rows(samples, params)
+            corners = torch.stack([s.exemplar_corners for s in samples])
+            maps = rasterize_correlation_maps(corners,
+                                              data['inputs'][0].shape[-1])
+            self._give_rows(samples, dict(corr_maps=maps))
         return data
 
     @staticmethod

@@ -84,17 +84,6 @@ def _sector_table(device: torch.device) -> Tensor:
     return ((packed >> shifts) & 3).to(torch.int32)
 
 
-def _table(values: tuple, device: torch.device) -> Tensor:
-    """One of the module's lookup tables, built on ``device``."""
-    if values is _SDIV:
-        return _division_table(255 << _HSV_SHIFT, 1, device)
-    if values is _HDIV:
-        return _division_table(256 << _HSV_SHIFT, 6, device)
-    if values is _SECTORS:
-        return _sector_table(device)
-    raise KeyError('not a lookup table of photometric_ops')
-
-
 def _to_uint8_range(x: Tensor) -> Tensor:
     """Round half to even and saturate, as OpenCV's ``saturate_cast``."""
     return x.round().clamp_(0, 255)
@@ -146,9 +135,8 @@ def _blend(x: Tensor, op: Tensor, factor: Tensor, resid: Tensor) -> Tensor:
     return _to_uint8_range(out.float())
 
 
-def _lookup(values: tuple, index: Tensor) -> Tensor:
-    """``values[index]`` (int32) for an integer tensor."""
-    table = _table(values, index.device)
+def _lookup(table: Tensor, index: Tensor) -> Tensor:
+    """``table[index]`` (int32) for an integer tensor."""
     return table.index_select(0, index.reshape(-1).long()).view_as(index)
 
 
@@ -166,10 +154,12 @@ def _bgr_to_hsv(x: Tensor) -> tuple:
     v = torch.maximum(torch.maximum(b, g), r)
     diff = v - torch.minimum(torch.minimum(b, g), r)
     half = 1 << (_HSV_SHIFT - 1)
-    s = (diff * _lookup(_SDIV, v) + half) >> _HSV_SHIFT
+    sdiv = _division_table(255 << _HSV_SHIFT, 1, x.device)  # _SDIV
+    s = (diff * _lookup(sdiv, v) + half) >> _HSV_SHIFT
     h = torch.where(v == r, g - b,
                     torch.where(v == g, b - r + 2 * diff, r - g + 4 * diff))
-    h = (h * _lookup(_HDIV, diff) + half) >> _HSV_SHIFT
+    hdiv = _division_table(256 << _HSV_SHIFT, 6, x.device)  # _HDIV
+    h = (h * _lookup(hdiv, diff) + half) >> _HSV_SHIFT
     return h, s, v
 
 
@@ -195,7 +185,8 @@ def _hsv_to_bgr(h: Tensor, s: Tensor, v: Tensor) -> Tensor:
         val, val * (1 - sat), val * (1 - sat * frac),
         val * (1 - sat * (1 - frac))
     ], 1)  # (n, 4, H, W)
-    pick = _lookup(_SECTORS, sector.to(torch.int32)[..., None] * 3 +
+    pick = _lookup(_sector_table(h.device),
+                   sector.to(torch.int32)[..., None] * 3 +
                    torch.arange(3, dtype=torch.int32, device=h.device))
     bgr = tab.gather(1, pick.permute(0, 3, 1, 2).long())  # (n, 3, H, W)
     return _to_uint8_range(bgr * 255)

@@ -348,8 +348,11 @@ def test_cuda_matches_cpu(crops):
 
 def test_lookup_tables_built_on_the_device_are_the_reference_tuples():
     from cim_mm.models.utils import photometric_ops as ops
-    for values in (ops._SDIV, ops._HDIV, ops._SECTORS):
-        table = ops._table(values, torch.device('cpu'))
+    cpu = torch.device('cpu')
+    for values, table in (
+            (ops._SDIV, ops._division_table(255 << ops._HSV_SHIFT, 1, cpu)),
+            (ops._HDIV, ops._division_table(256 << ops._HSV_SHIFT, 6, cpu)),
+            (ops._SECTORS, ops._sector_table(cpu))):
         assert table.dtype == torch.int32
         assert table.tolist() == list(values)
 
