@@ -11,6 +11,8 @@ import torch
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
+from cim_mm.checkpoint.comparison import checkpoint_leaves, same_leaf
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO_CONFIG = osp.join(REPO, 'configs', 'cim_demo.py')
 
@@ -152,24 +154,6 @@ default_hooks = dict(
 '''
 
 
-def _tensors(value, prefix=''):
-    """Every leaf of a checkpoint part, by its path."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield from _tensors(item, f'{prefix}/{key}')
-    elif isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            yield from _tensors(item, f'{prefix}/{index}')
-    else:
-        yield prefix, value
-
-
-def _same(a, b):
-    if isinstance(a, torch.Tensor):
-        return isinstance(b, torch.Tensor) and torch.equal(a, b)
-    return a == b
-
-
 @pytest.fixture(scope='module')
 def train_tool():
     import importlib.util
@@ -207,11 +191,11 @@ def test_mid_epoch_resume_with_workers_is_bit_identical(
     for name, ckpt in resumed.items():
         assert (ckpt['meta']['epoch'], ckpt['meta']['iter']) == (1, 8)
         for part in ('state_dict', 'optimizer', 'param_schedulers'):
-            a, b = dict(_tensors(straight[part])), dict(_tensors(ckpt[part]))
+            a, b = dict(checkpoint_leaves(straight[part])), dict(checkpoint_leaves(ckpt[part]))
             assert a.keys() == b.keys(), (name, part)
             assert any(isinstance(v, torch.Tensor) for v in a.values()) or \
                 part == 'param_schedulers'
-            differ = [k for k in a if not _same(a[k], b[k])]
+            differ = [k for k in a if not same_leaf(a[k], b[k])]
             assert not differ, (name, part, differ[:5])
         # The losses of all 8 iterations, the resumed ones recomputed.
         losses = [c['message_hub']['log_scalars']['train/loss'].data[0]
@@ -281,7 +265,7 @@ def test_sigterm_mid_epoch_then_resume_is_bit_identical(
     resumed = torch.load(stopped_dir / 'iter_8.pth', map_location='cpu',
                          weights_only=False)
     for part in ('state_dict', 'optimizer', 'param_schedulers'):
-        a, b = dict(_tensors(straight[part])), dict(_tensors(resumed[part]))
+        a, b = dict(checkpoint_leaves(straight[part])), dict(checkpoint_leaves(resumed[part]))
         assert a.keys() == b.keys(), part
-        differ = [k for k in a if not _same(a[k], b[k])]
+        differ = [k for k in a if not same_leaf(a[k], b[k])]
         assert not differ, (part, differ[:5])

@@ -27,9 +27,8 @@ import subprocess
 import sys
 import tempfile
 
-import torch
-
 from cim_mm.checkpoint import read_checkpoint
+from cim_mm.checkpoint.comparison import differing_leaves
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO_CONFIG = osp.join(ROOT, 'configs', 'cim_demo.py')
@@ -161,34 +160,10 @@ def resumes_at(work_dir):
     return int(name[len('iter_'):-len('.pth')])
 
 
-def leaves(value, prefix=''):
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield from leaves(item, f'{prefix}/{key}')
-    elif isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            yield from leaves(item, f'{prefix}/{index}')
-    else:
-        yield prefix, value
-
-
 def differing(a_path, b_path):
     """(differing leaves, tensors compared) of two checkpoints."""
     a, b = (read_checkpoint(p, map_location='cpu') for p in (a_path, b_path))
-    bad, tensors = [], 0
-    for part in ('state_dict', 'optimizer', 'param_schedulers'):
-        x, y = dict(leaves(a[part])), dict(leaves(b[part]))
-        bad += [f'{part}{k}' for k in x.keys() ^ y.keys()]
-        for key in x.keys() & y.keys():
-            if isinstance(x[key], torch.Tensor):
-                tensors += 1
-                same = (isinstance(y[key], torch.Tensor)
-                        and torch.equal(x[key], y[key]))
-            else:
-                same = x[key] == y[key]
-            if not same:
-                bad.append(f'{part}{key}')
-    return bad, tensors
+    return differing_leaves(a, b)
 
 
 def main(argv=None):
