@@ -96,3 +96,21 @@ def test_gpu_benchmarks_script_runs_a_step_and_writes_its_summary(tmp_path):
     assert '== data_one_core' in summary and 'exit 0' in summary, summary
     assert re.search(r'[\d.]+x samples/s on one core', summary), summary
     assert '== shipped' not in summary  # ONLY= skipped the other steps
+
+
+def test_gpu_benchmarks_rehearsal_simulates_the_gpu_hosts_gaps(tmp_path):
+    """The rehearsal runs a step with only python3 on the PATH and foolbox
+    and pkg_resources unimportable; MAE's mmpretrain:: config still
+    resolves and the JPEGs come from scikit-image's photos."""
+    import os
+    env = dict(os.environ, OUT=str(tmp_path), ONLY='data_one_core',
+               IMAGES='12', SAMPLES='3', PYTHON3=sys.executable)
+    proc = subprocess.run(
+        ['bash', osp.join(TOOLS, 'rehearse_gpu_benchmarks.sh')], cwd=REPO,
+        env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert 'rehearsal passed' in proc.stdout
+    summary = (tmp_path / 'summary.txt').read_text()
+    assert re.search(r'mmpretrain::mae/\S+: [\d.]+x samples/s on one core',
+                     summary), summary
+    assert '== bf16_fused_compiled: skipped (no GPU)' in summary

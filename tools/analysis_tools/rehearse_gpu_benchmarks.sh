@@ -45,7 +45,8 @@ PY
 
 env -u PYTHON PATH="$SANDBOX/bin:/usr/bin:/bin" \
     PYTHONPATH="$SANDBOX/site${PYTHONPATH:+:$PYTHONPATH}" \
-    OUT="$OUT" BATCH=2 ITERS=1 WARMUP=1 MATMUL=256 IMAGES=20 SAMPLES=10 \
+    OUT="$OUT" BATCH=2 ITERS=1 WARMUP=1 MATMUL=256 IMAGES=${IMAGES:-20} \
+    SAMPLES=${SAMPLES:-10} \
     WORKERS=1 PROFILE_ITERS=1 PROFILE_WARMUP=1 TIME_SCALE=${TIME_SCALE:-10} \
     ONLY="${ONLY:-}" CIM_OPTIONS="train_dataloader.dataset.pipeline.1.pixels=device" \
     bash "$ROOT/tools/analysis_tools/gpu_benchmarks.sh"
