@@ -1,12 +1,13 @@
-# The two commands of the README: `make demo` and `make test`.
-# Both create/refresh the project-local virtual environment first (idempotent).
+# The two commands of the README: `make demo` and `make test` (the whole suite);
+# `make test-quick` is the edit loop's subset (tests not marked slow).
+# All create/refresh the project-local virtual environment first (idempotent).
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.cim_mm-installed
 REQS   := requirements/build.txt requirements/runtime.txt requirements/tests.txt requirements/demo.txt
 
-.PHONY: venv test demo bench clean-venv
+.PHONY: venv test test-quick demo bench clean-venv
 
 venv: $(STAMP)
 
@@ -20,6 +21,9 @@ $(STAMP): $(REQS) pyproject.toml
 
 test: venv
 	$(PY) -m pytest -q tests
+
+test-quick: venv
+	$(PY) -m pytest -q -m "not slow" tests
 
 demo: venv
 	$(PY) tools/demo.py --work-dir work_dirs/cim_demo

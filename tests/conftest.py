@@ -1,6 +1,21 @@
-"""Shared fixtures: real offline photos and a tiny CIM training config."""
+"""Shared fixtures: real offline photos and a tiny CIM training config.
+
+Tests that launch a Python process (a tool, torchrun, a launch script running
+this interpreter), train more than a few iterations or write a full-size
+(ViT-B) checkpoint are marked ``@pytest.mark.slow``; ``make test-quick``
+(``pytest -m "not slow"``) leaves them out. The ``pytest_runtest_protocol`` hook
+below makes an unmarked test that launches Python fail with that advice.
+"""
+import contextlib
+import importlib.util
+import io
+import os
 import os.path as osp
 import random
+import shutil
+import subprocess
+import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -19,6 +34,80 @@ def seed_global_rngs():
     random.seed(0)
     np.random.seed(0)
     torch.manual_seed(0)
+
+
+def _launches_python(args, env):
+    """Whether ``Popen(args, env=env)`` starts this Python interpreter, or
+    torchrun, directly or through a script that runs ``$PYTHON``."""
+    argv = [args] if isinstance(args, (str, bytes, os.PathLike)) else list(args)
+    if not argv:
+        return False
+    program = os.fsdecode(argv[0]).split()[0]
+    interpreter = osp.realpath(sys.executable)
+    found = shutil.which(program) or program
+    if osp.realpath(found) == interpreter:
+        return True
+    if osp.basename(program) in ('torchrun', 'python', 'python3') and \
+            not osp.isfile(program):
+        return True  # a bare name found on PATH
+    run_env = os.environ if env is None else env
+    python = run_env.get('PYTHON')
+    return bool(python) and osp.realpath(python) == interpreter
+
+
+class _QuickTierPopen(subprocess.Popen):
+    """``subprocess.Popen`` that refuses to start Python (see the module
+    docstring): the test launching it belongs in the slow tier."""
+
+    def __init__(self, args, *rest, **kwargs):
+        if _launches_python(args, kwargs.get('env')):
+            raise RuntimeError(
+                f'this test launches Python ({args!r}): launches take seconds '
+                'each and belong in the slow tier; mark the test '
+                '@pytest.mark.slow (tests/conftest.py)')
+        super().__init__(args, *rest, **kwargs)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """A test not marked slow, its fixtures included, may not launch Python."""
+    if item.get_closest_marker('slow') is not None:
+        yield
+        return
+    original = subprocess.Popen
+    subprocess.Popen = _QuickTierPopen
+    try:
+        yield
+    finally:
+        subprocess.Popen = original
+
+
+def run_tool_main(path, *args):
+    """The command-line tool at ``path`` (a ``main(argv)`` under ``if
+    __name__ == '__main__': sys.exit(main())``) run in this process, as
+    ``python path args...`` would: its exit status (``SystemExit`` handled as
+    the interpreter does: a message goes to stderr with status 1), stdout
+    and stderr. Seconds cheaper than a subprocess."""
+    spec = importlib.util.spec_from_file_location(
+        '_tool_' + osp.splitext(osp.basename(path))[0], path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = tool.main([str(arg) for arg in args])
+        except SystemExit as exit_:
+            code = exit_.code
+            if code is not None and not isinstance(code, int):
+                print(code, file=sys.stderr)
+                code = 1
+    return SimpleNamespace(returncode=code or 0, stdout=out.getvalue(),
+                           stderr=err.getvalue())
+
+
+@pytest.fixture(name='run_tool_main', scope='session')
+def run_tool_main_fixture():
+    return run_tool_main
 
 
 @pytest.fixture(scope='session')
@@ -70,7 +159,7 @@ def tiny_demo_cfg_options(data_root, max_iters=4, batch_size=2):
     }
 
 
-@pytest.fixture(name='tiny_demo_cfg_options')
+@pytest.fixture(name='tiny_demo_cfg_options', scope='session')
 def tiny_demo_cfg_options_fixture():
     return tiny_demo_cfg_options
 

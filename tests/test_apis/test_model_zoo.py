@@ -181,6 +181,7 @@ def test_get_model_builds_pretraining_entries(name):
     assert num_params(model) == ENTRIES[name]['Metadata']['Parameters']
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', FINETUNE)
 def test_get_model_loads_a_local_state_dict(name, tmp_path):
     model = mmpretrain.get_model(name)
@@ -261,6 +262,7 @@ def test_metafile_flops(name):
         assert analyzer.total() == ENTRIES[name]['Metadata']['FLOPs']
 
 
+@pytest.mark.slow
 def test_import_cim_mm_registers_the_zoo():
     """``import cim_mm`` alone must register the models (a new process)."""
     code = ('import cim_mm, mmpretrain; '

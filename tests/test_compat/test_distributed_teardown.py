@@ -39,6 +39,7 @@ print(json.dumps(report))
 '''
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith('linux'),
                     reason='reads thread names from /proc')
 def test_shutdown_distributed_joins_the_backend_threads_of_a_runner_group(
@@ -61,6 +62,7 @@ def test_shutdown_distributed_joins_the_backend_threads_of_a_runner_group(
     assert 'still referenced' not in result.stdout + result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith('linux'),
                     reason='reads thread names from /proc')
 def test_shutdown_distributed_names_what_still_holds_a_group(tmp_path):

@@ -6,6 +6,7 @@ import sys
 import pytest
 
 
+@pytest.mark.slow
 def test_mmseg_imports_with_mmcv_lite_and_compiled_ops_fail_clearly():
     script = '''
 import json, sys

@@ -129,19 +129,11 @@ def classifier_checkpoint(tmp_path_factory):
 
 
 @pytest.fixture(scope='module')
-def converted(classifier_checkpoint):
+def converted(classifier_checkpoint, run_tool_main):
     src, _ = classifier_checkpoint
     dst = src.parent / 'vit_tiny_mmseg.pth'
-    result = subprocess.run([
-        sys.executable, CONVERTER,
-        str(src),
-        str(dst), '--to', 'mmseg', '--num-heads',
-        str(TINY['num_heads'])
-    ],
-                            capture_output=True,
-                            text=True,
-                            cwd=REPO,
-                            timeout=600)
+    result = run_tool_main(CONVERTER, src, dst, '--to', 'mmseg',
+                           '--num-heads', TINY['num_heads'])
     assert result.returncode == 0, result.stdout + result.stderr
     return dst
 
@@ -300,6 +292,7 @@ def _train(script, work_dir, options, extra=()):
     return output
 
 
+@pytest.mark.slow
 def test_two_iterations_and_miou_with_our_train_py(ade_root, converted,
                                                    tmp_path):
     output = _train(OUR_TRAIN, tmp_path / 'ours',
@@ -310,6 +303,7 @@ def test_two_iterations_and_miou_with_our_train_py(ade_root, converted,
     assert 'LearningRateDecayOptimizerConstructor' in output
 
 
+@pytest.mark.slow
 def test_two_iterations_and_miou_with_mmseg_train_py(ade_root, converted,
                                                      tmp_path):
     options = tiny_cfg_options(converted, ade_root)

@@ -1,4 +1,5 @@
-"""End-to-end CIM training on real photos: resume, DDP on CPU, the demo."""
+"""End-to-end CIM training on real photos: resume, the demo. (CIM with DDP
+on 2 CPU processes: tests/test_tools/test_launchers.py.)"""
 import copy
 import os
 import os.path as osp
@@ -92,28 +93,7 @@ def test_resume_gives_bit_identical_online_and_target_weights(
         assert torch.equal(a[key], b[key]), key
 
 
-def _cfg_options_args(options):
-    return ['--cfg-options'] + [f'{k}={v}' for k, v in options.items()]
-
-
-def test_dist_train_sh_two_cpu_processes(demo_data_root, tmp_path,
-                                         tiny_demo_cfg_options):
-    work_dir = tmp_path / 'ddp'
-    # No PORT: torchrun --standalone binds a free port itself.
-    env = {k: v for k, v in os.environ.items() if k != 'PORT'}
-    env.update(PYTHON=sys.executable, CUDA_VISIBLE_DEVICES='')
-    cmd = ['bash', osp.join(REPO, 'tools', 'dist_train.sh'), DEMO_CONFIG, '2',
-           '--work-dir', str(work_dir)]
-    cmd += _cfg_options_args(tiny_demo_cfg_options(demo_data_root, max_iters=2))
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    log = proc.stdout + proc.stderr
-    assert 'Distributed training: True' in log and 'GPU number: 2' in log
-    state = _weights(str(work_dir / 'iter_2.pth'))
-    assert any(k.startswith('target_backbone.') for k in state)
-
-
+@pytest.mark.slow
 def test_demo_tool_trains_evaluates_and_draws(demo_data_root, tmp_path):
     work_dir = tmp_path / 'demo'
     cmd = [sys.executable, osp.join(REPO, 'tools', 'demo.py'),
@@ -164,6 +144,7 @@ def train_tool():
     return module
 
 
+@pytest.mark.slow
 def test_mid_epoch_resume_with_workers_is_bit_identical(
         train_tool, demo_data_root, tmp_path):
     config = tmp_path / 'epochs.py'
@@ -203,6 +184,7 @@ def test_mid_epoch_resume_with_workers_is_bit_identical(
         assert len(losses[0]) == 8 and (losses[0] == losses[1]).all(), name
 
 
+@pytest.mark.slow
 def test_sigterm_mid_epoch_then_resume_is_bit_identical(
         train_tool, demo_data_root, tmp_path):
     """The preempted job's path: SIGTERM (to the training process and its

@@ -81,6 +81,7 @@ def train(config, work_dir, *options):
         cwd=REPO, capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_folder_config_trains_on_a_messy_folder_naming_bad_files(
         messy_folder, tmp_path):
     work_dir = tmp_path / 'work'
@@ -126,6 +127,7 @@ def test_folder_config_trains_on_a_messy_folder_naming_bad_files(
         str(photo)).shape[:2]
 
 
+@pytest.mark.slow
 def test_a_folder_of_mostly_bad_files_stops_with_a_clear_error(
         demo_data_root, tmp_path):
     root = tmp_path / 'wrong folder'
@@ -142,6 +144,7 @@ def test_a_folder_of_mostly_bad_files_stops_with_a_clear_error(
     assert 'max_skipped_fraction' in log
 
 
+@pytest.mark.slow
 def test_raise_option_stops_at_the_first_bad_file(messy_folder, tmp_path):
     config = tiny_folder_config(tmp_path, messy_folder)
     result = train(config, tmp_path / 'work', '--cfg-options',

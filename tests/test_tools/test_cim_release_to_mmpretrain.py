@@ -275,6 +275,7 @@ def test_inferencer_on_the_converted_file(release, nonsquare_photos,
     assert 0 <= result['pred_map'].min() <= result['peak'] <= 1
 
 
+@pytest.mark.slow
 def test_infer_correlation_tool_on_the_converted_file(release,
                                                       nonsquare_photos,
                                                       tmp_path):
@@ -421,6 +422,7 @@ def test_patch14_release_converts_with_a_warning(tmp_path, capsys):
     assert 'warning: 160 px contexts are not a multiple of the 14 px' in err
 
 
+@pytest.mark.slow
 def test_exit_status_of_the_command_line(release, tmp_path):
     out = subprocess.run([
         sys.executable, TOOL, release['pre_converted'],
@@ -438,6 +440,7 @@ def test_exit_status_of_the_command_line(release, tmp_path):
 # ---------------------------------------------------------------------------
 # ViT-B/16: the published arch, the shipped configs unchanged
 # ---------------------------------------------------------------------------
+@pytest.mark.slow
 def test_vit_base_release_files_convert_for_the_shipped_configs(
         tmp_path, capsys):
     """The published shapes (12 blocks of 768-d, the 4096-wide contrastive

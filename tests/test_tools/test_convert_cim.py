@@ -9,8 +9,6 @@ refused with an error that names the file and what was found.
 """
 import importlib.util
 import os.path as osp
-import subprocess
-import sys
 
 import pytest
 import timm
@@ -48,12 +46,10 @@ def _tiny_demo_cfg_options(*args, **kwargs):
     return module.tiny_demo_cfg_options(*args, **kwargs)
 
 
-def run_converter(*args):
-    return subprocess.run([sys.executable, CONVERTER, *map(str, args)],
-                          capture_output=True,
-                          text=True,
-                          cwd=REPO,
-                          timeout=600)
+@pytest.fixture(name='run_converter')
+def run_converter_fixture(run_tool_main):
+    """The converter's command line, in this process."""
+    return lambda *args: run_tool_main(CONVERTER, *args)
 
 
 @pytest.fixture(scope='module')
@@ -126,7 +122,7 @@ class NotAWeight:
     pass
 
 
-def test_arbitrary_pickled_object_is_refused_by_cli(tmp_path):
+def test_arbitrary_pickled_object_is_refused_by_cli(run_converter, tmp_path):
     path = tmp_path / 'object.pth'
     torch.save(
         dict(state_dict={'backbone.w': torch.zeros(1)}, meta=NotAWeight()),
@@ -138,14 +134,15 @@ def test_arbitrary_pickled_object_is_refused_by_cli(tmp_path):
     assert not (tmp_path / 'out.pth').exists()
 
 
-def test_missing_file_names_the_path(tmp_path):
+def test_missing_file_names_the_path(run_converter, tmp_path):
     path = tmp_path / 'nope.pth'
     result = run_converter(path, tmp_path / 'out.pth', '--to', 'mmseg')
     assert result.returncode == 2
     assert f'Checkpoint file not found: {path}' in result.stderr
 
 
-def test_wrong_prefix_says_what_was_found_and_expected(cim_state, tmp_path):
+def test_wrong_prefix_says_what_was_found_and_expected(
+        run_converter, cim_state, tmp_path):
     online = encoder_state_dict(cim_state)
     with pytest.raises(CheckpointConversionError) as err:
         encoder_state_dict(online, source='converted.pth')  # converted
@@ -172,7 +169,7 @@ def test_wrong_prefix_says_what_was_found_and_expected(cim_state, tmp_path):
 # ---------------------------------------------------------------------------
 # ViT: mmpretrain, mmseg, timm
 # ---------------------------------------------------------------------------
-def test_cli_mmpretrain_output_loads_by_init_cfg_without_prefix(
+def test_cli_mmpretrain_output_loads_by_init_cfg_without_prefix(run_converter,
         cim_checkpoint, cim_state, tmp_path):
     out = tmp_path / 'sub' / 'cim_vit_mmpretrain.pth'
     result = run_converter(cim_checkpoint, out, '--to', 'mmpretrain')
@@ -301,7 +298,7 @@ def test_mmseg_mae_from_init_cfg_gives_the_same_feature_maps(
         torch.testing.assert_close(ours, theirs, atol=ATOL, rtol=0)
 
 
-def test_mmseg_accepts_a_fine_tuned_image_classifier(tmp_path):
+def test_mmseg_accepts_a_fine_tuned_image_classifier(run_converter, tmp_path):
     from mmpretrain.models import ImageClassifier
     classifier = ImageClassifier(
         backbone=dict(type='VisionTransformer',

@@ -162,6 +162,7 @@ def cli_run(bench):
     return result.stdout, json.loads(out.read_text())
 
 
+@pytest.mark.slow
 def test_cli_prints_and_writes_the_row(cli_run):
     stdout, report = cli_run
     mce, ce_fog = expected_mce()
@@ -184,6 +185,7 @@ def test_cli_prints_and_writes_the_row(cli_run):
         'AlexNet' in results['imagenet-c']['alexnet_errors_source']
 
 
+@pytest.mark.slow
 def test_python_api_gives_the_same_figures(bench, cli_run):
     model, pipeline = build_model(bench)
     results = evaluate_robustness(
@@ -250,6 +252,7 @@ def test_missing_and_malformed_folders_are_named(bench, tmp_path):
             benchmarks=['imagenet-sketch'], progress=False)
 
 
+@pytest.mark.slow
 def test_two_processes_give_the_same_figures(bench, cli_run):
     out = bench['tmp'] / 'two_processes.json'
     run([sys.executable, '-m', 'torch.distributed.run', '--standalone',

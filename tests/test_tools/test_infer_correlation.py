@@ -3,8 +3,6 @@ one JSON line per query on stdout, the map and overlay PNGs, and errors
 without tracebacks that name the problem."""
 import json
 import os.path as osp
-import subprocess
-import sys
 
 import cv2
 import pytest
@@ -22,16 +20,15 @@ KEYS = {
 }
 
 
-def run_tool(*args):
-    return subprocess.run([sys.executable, TOOL, *map(str, args)],
-                          capture_output=True,
-                          text=True,
-                          cwd=REPO,
-                          timeout=600)
+@pytest.fixture(name='run_tool')
+def run_tool_fixture(run_tool_main):
+    """tools/infer_correlation.py's command line, in this process (the
+    real command line: tests/test_tools/test_cim_release_to_mmpretrain.py)."""
+    return lambda *args: run_tool_main(TOOL, *args)
 
 
 def test_box_query_prints_one_json_line_and_writes_the_pngs(
-        tiny_cim_run, nonsquare_photos, tmp_path):
+        run_tool, tiny_cim_run, nonsquare_photos, tmp_path):
     """The repository's demo config with the run's --cfg-options."""
     _, checkpoint = tiny_cim_run
     out = run_tool(DEMO_CONFIG, checkpoint, nonsquare_photos['coffee'],
@@ -57,7 +54,8 @@ def test_box_query_prints_one_json_line_and_writes_the_pngs(
     assert cv2.imread(result['overlay']).shape[0] == 400
 
 
-def test_exemplar_queries_give_a_line_each(tiny_cim_run, nonsquare_photos,
+def test_exemplar_queries_give_a_line_each(
+        run_tool, tiny_cim_run, nonsquare_photos,
                                            tmp_path):
     config, checkpoint = tiny_cim_run
     out = run_tool(config, checkpoint, nonsquare_photos['chelsea'],
@@ -78,7 +76,8 @@ def test_exemplar_queries_give_a_line_each(tiny_cim_run, nonsquare_photos,
     ((500, 300, 650, 350), 'is not inside the image (600 x 400 pixels)'),
     ((100, 50, 100, 200), 'is empty'),
 ])
-def test_bad_box_is_a_clear_error(tiny_cim_run, nonsquare_photos, tmp_path,
+def test_bad_box_is_a_clear_error(
+        run_tool, tiny_cim_run, nonsquare_photos, tmp_path,
                                   box, message):
     config, checkpoint = tiny_cim_run
     out = run_tool(config, checkpoint, nonsquare_photos['coffee'], '--box',
@@ -87,7 +86,8 @@ def test_bad_box_is_a_clear_error(tiny_cim_run, nonsquare_photos, tmp_path,
     assert message in out.stderr and 'Traceback' not in out.stderr
 
 
-def test_wrong_or_missing_checkpoint(tiny_cim_run, nonsquare_photos, tmp_path):
+def test_wrong_or_missing_checkpoint(
+        run_tool, tiny_cim_run, nonsquare_photos, tmp_path):
     config, checkpoint = tiny_cim_run
     state = read_checkpoint(checkpoint)['state_dict']
     converted = str(tmp_path / 'backbone.pth')
@@ -110,7 +110,8 @@ def test_wrong_or_missing_checkpoint(tiny_cim_run, nonsquare_photos, tmp_path):
     assert f'Checkpoint file not found: {missing}' in out.stderr
 
 
-def test_box_and_exemplar_exclude_each_other(tiny_cim_run, nonsquare_photos):
+def test_box_and_exemplar_exclude_each_other(
+        run_tool, tiny_cim_run, nonsquare_photos):
     config, checkpoint = tiny_cim_run
     out = run_tool(config, checkpoint, nonsquare_photos['coffee'], '--box', 0,
                    0, 5, 5, '--exemplar', nonsquare_photos['chelsea'])

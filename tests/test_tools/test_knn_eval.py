@@ -58,6 +58,7 @@ def check_results(path, **expected):
     return results
 
 
+@pytest.mark.slow
 def test_cim_checkpoint_and_random_init(tiny_cim_run, folders, tmp_path):
     config, checkpoint = tiny_cim_run
     out = run_tool(config, checkpoint, *folders, '--input-size', 32, '--out',
@@ -83,6 +84,7 @@ def test_cim_checkpoint_and_random_init(tiny_cim_run, folders, tmp_path):
                   temperature=0.1)
 
 
+@pytest.mark.slow
 def test_mae_config_of_mmpretrain(folders, tmp_path):
     """MAE's MAEViT (deit-tiny width, 32 px), random init."""
     out = run_tool(MAE_CONFIG, *folders, '--out', tmp_path / 'mae.json',
@@ -92,6 +94,7 @@ def test_mae_config_of_mmpretrain(folders, tmp_path):
     check_results(tmp_path / 'mae.json', input_size=32, feature_dim=192)
 
 
+@pytest.mark.slow
 def test_checkpoint_of_another_backbone_fails(tiny_cim_run, folders, tmp_path):
     config, _ = tiny_cim_run
     resnet = tmp_path / 'resnet.pth'

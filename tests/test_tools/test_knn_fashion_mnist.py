@@ -1,9 +1,9 @@
 """The Fashion-MNIST k-NN comparison of docs/knn.md: its data tool on fabricated
 IDX files, its two configs build the same ViT, its script parses."""
 import gzip
+import importlib.util
 import os.path as osp
 import subprocess
-import sys
 
 import cv2
 import numpy as np
@@ -16,6 +16,15 @@ import cim_mm  # noqa: F401
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(REPO, 'tools', 'analysis_tools', 'fashion_mnist_folders.py')
 CONFIGS = osp.join(REPO, 'configs', 'knn_fashion_mnist')
+
+
+def folders_tool():
+    """tools/analysis_tools/fashion_mnist_folders.py as a module."""
+    spec = importlib.util.spec_from_file_location('fashion_mnist_folders',
+                                                  TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def write_idx(path, array):
@@ -35,16 +44,12 @@ def test_class_folders_from_idx_files(tmp_path):
                   rng.integers(0, 255, (n, 28, 28)))
         write_idx(src / f'{prefix}-labels-idx1-ubyte.gz', labels)
     out = tmp_path / 'out'
-    result = subprocess.run([
-        sys.executable, TOOL,
+    status = folders_tool().main([
         str(out), '--source',
         str(src), '--size', '40', '--train-per-class', '2', '--test-per-class',
         '5'
-    ],
-                            capture_output=True,
-                            text=True,
-                            timeout=300)
-    assert result.returncode == 0, result.stderr
+    ])
+    assert status == 0
     for split, per_class in (('train', 2), ('test', 2)):
         for name in ('t-shirt', 'trouser', 'pullover'):
             files = list((out / split / name).glob('*.png'))
@@ -52,17 +57,11 @@ def test_class_folders_from_idx_files(tmp_path):
             assert cv2.imread(str(files[0])).shape == (40, 40, 3)
 
 
-def test_missing_package_error_names_it(tmp_path):
-    result = subprocess.run([
-        sys.executable, TOOL,
-        str(tmp_path / 'out'), '--source',
-        str(tmp_path)
-    ],
-                            capture_output=True,
-                            text=True,
-                            timeout=300)
-    assert result.returncode == 2
-    assert 'apt-get install dataset-fashion-mnist' in result.stderr
+def test_missing_package_error_names_it(tmp_path, capsys):
+    status = folders_tool().main([str(tmp_path / 'out'), '--source',
+                                  str(tmp_path)])
+    assert status == 2
+    assert 'apt-get install dataset-fashion-mnist' in capsys.readouterr().err
 
 
 def test_cim_and_mae_configs_train_the_same_vit():

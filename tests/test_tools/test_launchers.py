@@ -1,7 +1,8 @@
 """tools/train.py, tools/test.py and the launch scripts, run as a user would.
 
-Distributed runs use 2 CPU processes (gloo through cim_mm.compat), on a
-port torchrun picks itself (``--standalone``). Each process also imports
+Distributed runs train CIM (configs/cim_demo.py shrunk to 2 layers and 4
+iterations) on 2 CPU processes (gloo through cim_mm.compat), on a port
+torchrun picks itself (``--standalone``). Each process also imports
 this module (see ``digest_config``) for :class:`RankStateDigestHook`, which
 records what every rank ends with, and :class:`RankExitReportHook`, which
 records what is still alive when the tool's ``main()`` has returned.
@@ -26,6 +27,7 @@ from mmengine.registry import HOOKS
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / 'tools'
 TOY_CONFIG = ROOT / 'tests' / 'data' / 'toy_config.py'
+DEMO_CONFIG = ROOT / 'configs' / 'cim_demo.py'
 SCRIPTS = ['dist_train.sh', 'dist_test.sh', 'slurm_train.sh', 'slurm_test.sh',
            'sbatch_train.sh']
 TIMEOUT = 180
@@ -107,9 +109,9 @@ def run(command, **env):
         PYTHON=sys.executable,
         PYTHONPATH=os.pathsep.join(
             filter(None, [str(Path(__file__).parent),
-                          os.environ.get('PYTHONPATH')])),
-        **env)
+                          os.environ.get('PYTHONPATH')])))
     full_env.pop('PORT', None)
+    full_env.update(env)
     result = subprocess.run(
         [str(c) for c in command], cwd=ROOT, env=full_env, timeout=TIMEOUT,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -128,11 +130,22 @@ def data_options(toy_class_images):
 
 
 @pytest.fixture(scope='module')
+def cim_options(demo_data_root, tiny_demo_cfg_options):
+    """--cfg-options shrinking configs/cim_demo.py to 2 layers, 4
+    iterations on the demo photos."""
+    return ['--cfg-options'] + [
+        f'{key}={value}'
+        for key, value in tiny_demo_cfg_options(demo_data_root).items()
+    ] + ['model.backbone.arch.num_layers=2']
+
+
+@pytest.fixture(scope='module')
 def digest_config(tmp_path_factory):
-    """The toy config plus :class:`RankStateDigestHook`."""
-    path = tmp_path_factory.mktemp('configs') / 'toy_digest.py'
+    """The CIM demo config plus :class:`RankStateDigestHook` and
+    :class:`RankExitReportHook`."""
+    path = tmp_path_factory.mktemp('configs') / 'cim_digest.py'
     path.write_text(
-        f'_base_ = [{str(TOY_CONFIG)!r}]\n'
+        f'_base_ = [{str(DEMO_CONFIG)!r}]\n'
         "custom_imports = dict(imports=['cim_mm', 'test_launchers'], "
         'allow_failed_imports=False)\n'
         "custom_hooks = [dict(type='RankStateDigestHook'), "
@@ -146,38 +159,47 @@ def rank_digests(work_dir):
 
 
 @pytest.fixture(scope='module')
-def dist_run(digest_config, data_options, tmp_path_factory):
-    """4 iterations on 2 CPU processes through tools/dist_train.sh."""
+def dist_run(digest_config, cim_options, tmp_path_factory):
+    """4 CIM iterations on 2 CPU processes through tools/dist_train.sh."""
     work_dir = tmp_path_factory.mktemp('dist_work_dir')
     output = run(['bash', TOOLS / 'dist_train.sh', digest_config, 2,
-                  '--work-dir', work_dir, *data_options])
+                  '--work-dir', work_dir, *cim_options])
     return SimpleNamespace(
         work_dir=work_dir, output=output, digests=rank_digests(work_dir),
         exit_reports=exit_reports(work_dir))
 
 
 @pytest.fixture(scope='module')
-def dist_resume(dist_run, digest_config, data_options):
+def dist_resume(dist_run, digest_config, cim_options):
     """The same run resumed (--resume, auto) and extended to 6 iterations."""
     output = run(['bash', TOOLS / 'dist_train.sh', digest_config, 2,
-                  '--work-dir', dist_run.work_dir, '--resume', *data_options,
+                  '--work-dir', dist_run.work_dir, '--resume', *cim_options,
                   'train_cfg.max_iters=6'])
     return SimpleNamespace(
         output=output, digests=rank_digests(dist_run.work_dir))
 
 
+@pytest.mark.slow
 def test_dist_train_on_cpu_uses_gloo_and_saves_checkpoints(dist_run):
     assert "backend 'nccl' is replaced by 'gloo'" in dist_run.output
+    assert 'Distributed training: True' in dist_run.output
+    assert 'GPU number: 2' in dist_run.output
     assert (dist_run.work_dir / 'iter_2.pth').is_file()
     assert (dist_run.work_dir / 'iter_4.pth').is_file()
 
 
-def test_dist_train_ranks_end_with_identical_weights(dist_run):
+@pytest.mark.slow
+def test_dist_train_ranks_end_with_identical_online_and_target_weights(
+        dist_run):
     rank0, rank1 = dist_run.digests
     assert rank0 == rank1
     assert rank0 == checkpoint_digest(dist_run.work_dir / 'iter_4.pth')
+    state = torch.load(dist_run.work_dir / 'iter_4.pth',
+                       weights_only=False)['state_dict']
+    assert any(key.startswith('target_backbone.') for key in state)
 
 
+@pytest.mark.slow
 def test_dist_train_resume_continues_from_saved_iteration(dist_run,
                                                           dist_resume):
     assert 'resumed epoch: 0, iter: 4' in dist_resume.output
@@ -188,6 +210,7 @@ def test_dist_train_resume_continues_from_saved_iteration(dist_run,
     assert rank0 == checkpoint_digest(dist_run.work_dir / 'iter_6.pth')
 
 
+@pytest.mark.slow
 def test_train_single_process_applies_cfg_options_and_cpu_amp(
         data_options, tmp_path):
     output = run([
@@ -202,6 +225,7 @@ def test_train_single_process_applies_cfg_options_and_cpu_amp(
         assert "type='CPUAmpOptimWrapper'" in dumped
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason='CPU-only behaviour')
 def test_amp_config_without_gpu_trains_in_fp32(data_options, tmp_path):
     output = run([
@@ -215,18 +239,20 @@ def test_amp_config_without_gpu_trains_in_fp32(data_options, tmp_path):
     assert "type='OptimWrapper'" in dumped
 
 
+@pytest.mark.slow
 def test_dist_train_ranks_leave_no_process_group_or_thread_at_exit(dist_run):
     assert dist_run.exit_reports == [CLEAN_EXIT, CLEAN_EXIT]
 
 
+@pytest.mark.slow
 def test_dist_test_evaluates_a_checkpoint_and_exits_cleanly(
-        dist_run, digest_config, data_options, tmp_path):
+        dist_run, digest_config, cim_options, tmp_path):
     metrics_file = tmp_path / 'metrics.json'
     run(['bash', TOOLS / 'dist_test.sh', digest_config,
          dist_run.work_dir / 'iter_4.pth', 2, '--work-dir', tmp_path,
-         '--out', metrics_file, '--out-item', 'metrics', *data_options])
+         '--out', metrics_file, '--out-item', 'metrics', *cim_options])
     metrics = json.loads(metrics_file.read_text())
-    assert 0 <= metrics['accuracy/top1'] <= 100
+    assert 0 <= metrics['corr/iou'] <= 100
     assert exit_reports(tmp_path) == [CLEAN_EXIT, CLEAN_EXIT]
 
 
@@ -258,7 +284,8 @@ def srun_arguments(output):
 def test_slurm_train_passes_work_dir_launcher_and_options_to_srun(
         fake_srun, work_dir):
     output = run(['bash', TOOLS / 'slurm_train.sh', 'gpu', 'job', 'cfg.py',
-                  *work_dir, '--amp'], GPUS='16', **fake_srun)
+                  *work_dir, '--amp'], GPUS='16', PYTHON='python',
+                 **fake_srun)
     args = srun_arguments(output)
     assert args[:2] == ['-p', 'gpu']
     assert '--ntasks=16' in args and '--job-name=job' in args
@@ -269,7 +296,8 @@ def test_slurm_train_passes_work_dir_launcher_and_options_to_srun(
 
 def test_slurm_test_passes_checkpoint_launcher_and_options_to_srun(fake_srun):
     output = run(['bash', TOOLS / 'slurm_test.sh', 'gpu', 'job', 'cfg.py',
-                  'ckpt.pth', '--out', 'r.pkl'], **fake_srun)
+                  'ckpt.pth', '--out', 'r.pkl'], PYTHON='python',
+                 **fake_srun)
     args = srun_arguments(output)
     test = args.index(str(TOOLS / 'test.py'))
     assert args[test + 1:] == [
@@ -341,10 +369,11 @@ def run_two_nodes(command):
     return outputs[0]
 
 
+@pytest.mark.slow
 def test_two_nodes_on_one_machine_train_save_and_resume(
-        digest_config, data_options, tmp_path):
+        digest_config, cim_options, tmp_path):
     command = ['bash', TOOLS / 'dist_train.sh', digest_config, 1,
-               '--work-dir', tmp_path, *data_options]
+               '--work-dir', tmp_path, *cim_options]
     run_two_nodes(command)
     assert (tmp_path / 'iter_4.pth').is_file()
     rank0, rank1 = rank_digests(tmp_path)

@@ -135,6 +135,7 @@ def saved_meta(path):
     return torch.load(path, weights_only=False)['meta']
 
 
+@pytest.mark.slow
 def test_signal_to_the_process_group_stops_with_a_checkpoint_and_no_orphans(
         images, tmp_path):
     work_dir = tmp_path / 'work_dir'
@@ -165,6 +166,7 @@ def test_signal_to_the_process_group_stops_with_a_checkpoint_and_no_orphans(
     assert saved_meta(work_dir / 'epoch_1.pth')['iter'] == 19
 
 
+@pytest.mark.slow
 def test_dist_train_sent_sigterm_mid_epoch_saves_and_resumes(images,
                                                              tmp_path):
     work_dir = tmp_path / 'work_dir'

@@ -59,9 +59,13 @@ def busy_loop():
         pass
 
 
-def launch(command, log_path):
-    """Run ``command``; return its exit code and the abort line, if any."""
-    env = dict(os.environ, PYTHON=sys.executable)
+def launch(command, log_path, python=sys.executable):
+    """Run ``command`` with ``$PYTHON`` set to ``python`` (the interpreter
+    the launch scripts start; this one by default), its output in
+    ``log_path``; return its exit code and the signals of the ranks that
+    torchrun reports killed (``exitcode  : -15 (pid: N) (SIGTERM)``), sorted
+    and comma-separated ('' if none)."""
+    env = dict(os.environ, PYTHON=python)
     env.pop('PORT', None)  # torchrun --standalone picks a free port
     with open(log_path, 'w') as log:
         code = subprocess.call(command, cwd=ROOT, env=env, stdout=log,

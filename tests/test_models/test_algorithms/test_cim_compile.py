@@ -1,10 +1,12 @@
 """CIM(compile=...) compiles the sub-networks in place: same checkpoint
 keys, same loss and gradients (Dynamo's 'eager' backend: traced, not code
 generated, so the test takes seconds)."""
+import pytest
 import torch
 from mmpretrain.registry import MODELS
 
 
+@pytest.mark.slow
 def test_compiled_parts_keep_keys_loss_and_gradients(tiny_cim_cfg,
                                                      make_batch):
     torch.manual_seed(0)

@@ -260,6 +260,7 @@ def test_default_pipeline_with_the_same_seeds(crops):
     assert per_exemplar.max() <= 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name, transforms', [
     ('jitter', DEFAULT_EXEMPLAR_TRANSFORMS[:1]),
     ('grayscale', DEFAULT_EXEMPLAR_TRANSFORMS[1:2]),
