@@ -17,7 +17,8 @@ from mmengine.config import Config, DictAction
 from mmengine.dataset import default_collate
 from mmengine.runner import Runner
 
-import cim_mm  # noqa: F401  (registers CIM, applies cim_mm.compat)
+# CIM's components and the 2026-stack adaptations (docs/stack.md)
+import cim_mm.compat.enable  # noqa: F401
 from cim_mm.engine.hooks import train_until_stopped
 from cim_mm.utils import write_demo_images
 from cim_mm.visualization import draw_correlation_grid

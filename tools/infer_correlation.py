@@ -32,7 +32,8 @@ import sys
 import torch
 from mmengine.config import Config, DictAction
 
-import cim_mm  # noqa: F401  (registers CIM, installs the checkpoint policy)
+# CIM's components and the 2026-stack adaptations (docs/stack.md)
+import cim_mm.compat.enable  # noqa: F401
 from cim_mm.apis import CheckpointMismatchError, CorrelationInferencer
 from cim_mm.apis.correlation_inferencer import json_result
 from cim_mm.checkpoint import CheckpointReadError, UntrustedCheckpointError

@@ -24,7 +24,8 @@ from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-import cim_mm  # noqa: F401  (applies cim_mm.compat, custom_imports or not)
+# CIM's components and the 2026-stack adaptations (docs/stack.md)
+import cim_mm.compat.enable  # noqa: F401
 from cim_mm.compat import shutdown_distributed
 from cim_mm.engine.hooks import train_until_stopped
 

@@ -2,8 +2,10 @@
 
 mmengine 0.10.7, mmpretrain 1.2.0 and mmsegmentation 1.2.2 were written for
 PyTorch 1.x/2.0 on GPU machines with a compiled mmcv. Each module corrects
-one upstream behaviour, says when it can be removed, and is idempotent;
-:func:`apply_all` applies them and ``import cim_mm`` calls it.
+one upstream behaviour, says when it can be removed, and is idempotent.
+Importing this package changes nothing: :func:`apply_all` applies them, and
+``import cim_mm.compat.enable`` (the switch that configs name in
+``custom_imports`` and the tools import) calls it.
 
 * :mod:`.checkpoint_loading` - mmengine's local checkpoint reads go through
   :mod:`cim_mm.checkpoint` (torch >= 2.6 refuses runner checkpoints).
@@ -21,6 +23,7 @@ one upstream behaviour, says when it can be removed, and is idempotent;
   stop-signal handlers of their main process (``StopOnSignalHook``).
 * :mod:`.model_hub` - the private ``ModelHub`` parts the model zoo uses.
 * :mod:`.patching` - the replace-once helper the patches share.
+* :mod:`.enable` - the switch: importing it applies all of the above.
 """
 from cim_mm.checkpoint.loading import (UntrustedCheckpointError,
                                        trusted_checkpoints)
@@ -45,7 +48,8 @@ __all__ = [
 
 
 def apply_all():
-    """Apply every adaptation (idempotent); called by ``import cim_mm``."""
+    """Apply every adaptation (idempotent); called by ``import
+    cim_mm.compat.enable``."""
     patch_checkpoint_loading()
     patch_distributed_without_gpu()
     install_mmcv_ext_stand_in()
@@ -53,6 +57,3 @@ def apply_all():
     patch_atomic_checkpoint_saving()
     patch_resume_latest_complete()
     patch_dataloader_worker_signals()
-
-
-apply_all()

@@ -1,5 +1,8 @@
-# Runtime shared by all cim_mm configs.
-custom_imports = dict(imports=['cim_mm'], allow_failed_imports=False)
+# Runtime shared by all cim_mm configs. custom_imports: CIM's components
+# ('cim_mm') and the 2026-stack adaptations ('cim_mm.compat.enable', the one
+# switch for them: docs/stack.md).
+custom_imports = dict(imports=['cim_mm', 'cim_mm.compat.enable'],
+                      allow_failed_imports=False)
 default_scope = 'mmpretrain'
 
 default_hooks = dict(

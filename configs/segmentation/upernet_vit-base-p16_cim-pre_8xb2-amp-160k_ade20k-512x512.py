@@ -21,7 +21,8 @@
 #       configs/segmentation/upernet_vit-base-p16_cim-pre_8xb2-amp-160k_ade20k-512x512.py 8 \
 #       --cfg-options model.pretrained=work_dirs/cim_vitb_mmseg.pth
 # mmseg's own `tools/train.py` / `tools/dist_train.sh` work as well
-# (`custom_imports` below imports cim_mm, which adapts the stack).
+# (`custom_imports` below imports cim_mm and switches on its stack
+# adaptations, cim_mm.compat.enable).
 # The placeholder below fails loudly (file not found) if left unset.
 #
 # Data: mmseg's ADE20K layout under data/ade/ADEChallengeData2016
@@ -51,7 +52,8 @@ _base_ = [
     'mmseg::_base_/default_runtime.py',
     'mmseg::_base_/schedules/schedule_160k.py',
 ]
-custom_imports = dict(imports=['cim_mm'], allow_failed_imports=False)
+custom_imports = dict(imports=['cim_mm', 'cim_mm.compat.enable'],
+                      allow_failed_imports=False)
 
 crop_size = (512, 512)
 norm_cfg = dict(type='SyncBN', requires_grad=True)

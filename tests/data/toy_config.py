@@ -1,9 +1,11 @@
 # A tiny mmpretrain classifier that trains on CPU in seconds: the tests of
 # cim_mm.compat and of tools/ use it to exercise checkpoints, resume, load_from
-# and distributed launch without depending on the CIM model.
+# and distributed launch without depending on the CIM model. It switches on
+# the stack adaptations as the shipped configs do.
 # The tests set `<split>_dataloader.dataset.data_root` of every split to a
 # folder with one sub-folder of images per class (--cfg-options).
-custom_imports = dict(imports=['cim_mm'], allow_failed_imports=False)
+custom_imports = dict(imports=['cim_mm', 'cim_mm.compat.enable'],
+                      allow_failed_imports=False)
 default_scope = 'mmpretrain'
 
 data_root = 'data/toy'  # replaced by the tests

@@ -38,7 +38,8 @@ from mmengine.runner import Runner  # noqa: E402
 
 from mmpretrain.registry import DATASETS, MODELS  # noqa: E402
 
-import cim_mm  # noqa: E402,F401
+# CIM's components and the 2026-stack adaptations (docs/stack.md)
+import cim_mm.compat.enable  # noqa: E402,F401
 from cim_mm.compat import load_config  # noqa: E402
 from cim_mm.utils.offline_photos import available_photos  # noqa: E402
 

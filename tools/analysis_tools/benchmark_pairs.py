@@ -24,7 +24,8 @@ import numpy as np
 import torch
 from mmcv.transforms import Compose
 
-import cim_mm  # noqa: F401  (registers the transforms)
+# CIM's components and the 2026-stack adaptations (docs/stack.md)
+import cim_mm.compat.enable  # noqa: F401
 from mmpretrain.registry import TRANSFORMS
 
 

@@ -34,7 +34,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from mmpretrain.registry import MODELS, TRANSFORMS
 
-import cim_mm  # noqa: F401
+# CIM's components and the 2026-stack adaptations (docs/stack.md)
+import cim_mm.compat.enable  # noqa: F401
 from cim_mm.compat import load_config
 from cim_mm.utils.device_traffic import DeviceTrafficCounter
 

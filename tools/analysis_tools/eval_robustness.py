@@ -36,7 +36,8 @@ from mmengine.dist import get_world_size, init_dist, is_main_process
 from mmengine.registry import DefaultScope
 from mmengine.runner import load_checkpoint
 
-import cim_mm  # noqa: F401  (applies cim_mm.compat: checkpoint reading)
+# CIM's components and the 2026-stack adaptations (docs/stack.md)
+import cim_mm.compat.enable  # noqa: F401
 from cim_mm.compat import shutdown_distributed
 from cim_mm.evaluation.robustness import (BENCHMARKS, DEFAULT_SUBFOLDERS,
                                           AttackProtocol, dataset_folders,

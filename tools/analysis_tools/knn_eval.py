@@ -33,7 +33,8 @@ import mmengine
 import torch
 from mmengine.config import DictAction
 
-import cim_mm  # noqa: F401  (registers CIM, installs the checkpoint policy)
+# CIM's components and the 2026-stack adaptations (docs/stack.md)
+import cim_mm.compat.enable  # noqa: F401
 from cim_mm.checkpoint import CheckpointReadError, UntrustedCheckpointError
 from cim_mm.compat import load_config
 from cim_mm.evaluation.knn import POOLS, run_knn_eval
