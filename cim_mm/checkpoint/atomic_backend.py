@@ -1,4 +1,4 @@
-"""An mmengine file backend that writes local files atomically, for checkpoints.
+"""An mmengine file backend writing local files atomically, for checkpoints.
 
 :class:`AtomicLocalBackend` is mmengine's ``LocalBackend`` whose writes
 (``put``, ``put_text``) go through :func:`.atomic_write.write_atomically`.
