@@ -7,11 +7,16 @@
   mmseg and timm names.
 * :mod:`.atomic_write` - :func:`write_atomically` (temporary file, fsync,
   rename): a kill leaves the old file or the new one.
+* :mod:`.atomic_backend` - the mmengine file backend ``'cim_atomic_local'``
+  that writes that way, and :func:`atomic_backend_args`, which asks a
+  checkpoint save for it.
 * :mod:`.latest` - the work dir's ``last_checkpoint`` pointer and the
   checkpoint ``--resume`` continues from.
 * :mod:`.verification` - build the target model and load a converted state
   dict strictly.
 """
+from .atomic_backend import (ATOMIC_BACKEND, AtomicLocalBackend,
+                             atomic_backend_args)
 from .atomic_write import is_temporary_file, write_atomically
 from .key_maps import (CONVERTERS, ENCODER_PREFIXES, TARGETS,
                        CheckpointConversionError, backbone_kind,
@@ -40,6 +45,7 @@ __all__ = [
     'UntrustedCheckpointError', 'checkpoints_trusted', 'load_from_local',
     'read_checkpoint', 'trusted_checkpoints', 'build_target_model',
     'default_num_heads', 'timm_model_args', 'verify_conversion',
-    'is_temporary_file', 'write_atomically', 'POINTER_NAME',
+    'is_temporary_file', 'write_atomically', 'ATOMIC_BACKEND',
+    'AtomicLocalBackend', 'atomic_backend_args', 'POINTER_NAME',
     'checkpoint_problem', 'find_latest_complete_checkpoint', 'write_pointer'
 ]

@@ -6,10 +6,15 @@ the destination; the folder is fsynced so that the rename survives a crash
 of the machine. A process killed half-way leaves the destination untouched
 and, at worst, a temporary file ``.<name>.<random>.tmp`` that
 :func:`is_temporary_file` recognises (resume ignores it and names it).
+
+What an in-place ``open(path, 'w')`` keeps is kept: an existing file's
+permission bits, and a symbolic link (the file it points to is replaced,
+the link stays a link).
 """
 import os
 import os.path as osp
 import re
+import stat
 import tempfile
 
 __all__ = ['write_atomically', 'is_temporary_file', 'CHUNK_BYTES']
@@ -32,11 +37,15 @@ def _write_chunks(file, data):
         file.write(view[start:start + CHUNK_BYTES])
 
 
-def _default_mode():
-    """The mode ``open(path, 'w')`` would give a new file (0o666 - umask)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
+def _mode_for(path):
+    """The permission bits ``open(path, 'w')`` leaves ``path`` with: those
+    of the existing file, else 0o666 - umask."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def _fsync_folder(folder):
@@ -48,11 +57,15 @@ def _fsync_folder(folder):
 
 
 def write_atomically(path, data, encoding='utf-8'):
-    """Replace ``path`` by ``data`` (bytes, or str encoded with ``encoding``)
-    atomically: readers see the old file or the complete new one."""
+    """Replace ``path`` (str or path-like) by ``data`` (bytes, or str
+    encoded with ``encoding``) atomically: readers see the old file or the
+    complete new one. Returns nothing. An existing file keeps its permission
+    bits (a new one gets 0o666 - umask); when ``path`` is a symbolic link,
+    the file it points to is replaced and the link is kept."""
     if isinstance(data, str):
         data = data.encode(encoding)
-    path = osp.abspath(os.fspath(path))
+    # Through links, to the file itself (created there if the link dangles).
+    path = osp.realpath(os.fspath(path))
     folder = osp.dirname(path)
     os.makedirs(folder, exist_ok=True)
     fd, temporary = tempfile.mkstemp(
@@ -63,7 +76,7 @@ def write_atomically(path, data, encoding='utf-8'):
             _write_chunks(file, data)
             file.flush()
             os.fsync(file.fileno())
-        os.chmod(temporary, _default_mode())
+        os.chmod(temporary, _mode_for(path))
         os.replace(temporary, path)
     except BaseException:
         # An exception (not a kill): nothing of the new file is left.

@@ -6,6 +6,12 @@ reads it. :func:`find_latest_complete_checkpoint` trusts the pointer only when
 it names a complete checkpoint; otherwise (no pointer, an empty one, a file
 that is gone or truncated) it takes the newest complete runner checkpoint
 of the work dir and logs a WARNING naming what it skipped and why.
+
+Only what can be checked here is checked: a local file that is a torch zip
+archive (or a cut-short one, or an empty file). A pointer naming anything
+else - a remote path (``s3://...``, ``petrel:...``), a folder (a DeepSpeed
+checkpoint), a file in torch's legacy non-zip format - is returned as
+mmengine returns it, for mmengine to load.
 """
 import logging
 import os
@@ -25,6 +31,12 @@ __all__ = [
 POINTER_NAME = 'last_checkpoint'
 # The names mmengine's CheckpointHook and cim_mm's StopOnSignalHook save.
 RUNNER_CHECKPOINT_NAME = re.compile(r'^(epoch|iter)_\d+\.pth$')
+# What a backend path starts with: ``scheme://`` (s3, http, petrel, ...) or
+# mmengine's ``name:`` prefix (``cluster:s3://``, ``petrel:``). Two or more
+# characters, so that a Windows drive (``C:``) is no scheme.
+_BACKEND_PREFIX = re.compile(r'^[A-Za-z][\w+.-]+:')
+# How a zip archive (torch's format since 1.6) begins.
+_ZIP_MAGIC = b'PK\x03\x04'
 
 
 def write_pointer(work_dir, checkpoint):
@@ -50,6 +62,27 @@ def checkpoint_problem(path):
     except (zipfile.BadZipFile, OSError, EOFError):
         return 'incomplete: not a complete torch zip archive'
     return None
+
+
+def _checked_here(pointed):
+    """Whether the pointer's target ``pointed`` (non-empty text) is checked
+    by :func:`checkpoint_problem` (a local zip archive, cut-short or empty
+    file, or a local path that is gone) rather than returned unchecked, as
+    mmengine does (a remote path, a folder, a file that is not a zip)."""
+    if osp.isdir(pointed):
+        return False  # a folder checkpoint (DeepSpeed): mmengine loads it
+    if osp.isfile(pointed):
+        try:
+            with open(pointed, 'rb') as file:
+                head = file.read(len(_ZIP_MAGIC))
+        except OSError:
+            return True  # unreadable: checkpoint_problem says why
+        # Empty, a zip, or a zip cut short within its first 4 bytes.
+        return _ZIP_MAGIC.startswith(head)
+    if osp.lexists(pointed):
+        return True  # a broken link or a special file: 'missing'
+    # Gone: a local path is 'missing'; a backend path is not local.
+    return not ('://' in pointed or _BACKEND_PREFIX.match(pointed))
 
 
 def _read_pointer(work_dir):
@@ -78,13 +111,19 @@ def _candidates(work_dir):
 def find_latest_complete_checkpoint(work_dir):
     """The checkpoint ``--resume`` should continue from, or ``None``.
 
-    The pointer's checkpoint when it is complete; else the newest complete
-    ``epoch_<n>.pth`` / ``iter_<n>.pth`` of ``work_dir``, with a WARNING
-    naming the pointer's state and each skipped file.
+    ``work_dir`` (str): the local work dir holding ``last_checkpoint``.
+    Returns the pointer's text (stripped) when it names a complete
+    checkpoint, or anything not checked here (a remote path, a folder, a
+    non-zip file: mmengine's own answer); else the path of the newest
+    complete ``epoch_<n>.pth`` / ``iter_<n>.pth`` of ``work_dir``, with a
+    WARNING naming the pointer's state and each skipped file; ``None`` when
+    there is none.
     """
     if not osp.isdir(work_dir):
         return None
     pointed = _read_pointer(work_dir)
+    if pointed and not _checked_here(pointed):
+        return pointed
     if pointed:
         problem = checkpoint_problem(pointed)
         if problem is None:

@@ -2,33 +2,14 @@
 import functools
 
 from mmengine.dist import is_main_process
-from mmengine.fileio.backends import LocalBackend
 from mmengine.hooks import CheckpointHook
 
-from cim_mm.checkpoint.atomic_write import write_atomically
+from cim_mm.checkpoint.atomic_backend import atomic_backend_args
 from cim_mm.checkpoint.latest import write_pointer
 
 from .patching import patch
 
 __all__ = ['patch_atomic_checkpoint_saving']
-
-
-def _atomic_put(original):
-
-    @functools.wraps(original)
-    def put(self, obj, filepath):
-        write_atomically(filepath, obj)
-
-    return put
-
-
-def _atomic_put_text(original):
-
-    @functools.wraps(original)
-    def put_text(self, obj, filepath, encoding='utf-8'):
-        write_atomically(filepath, obj, encoding=encoding)
-
-    return put_text
 
 
 def _remove_checkpoint(hook, step):
@@ -65,7 +46,9 @@ def _save_then_rotate(original):
             save_param_scheduler=self.save_param_scheduler,
             meta=meta,
             by_epoch=self.by_epoch,
-            backend_args=self.backend_args,
+            # Atomic when local and the user chose no backend of their own.
+            backend_args=atomic_backend_args(self.out_dir, self.backend_args,
+                                             self.file_client_args),
             **self.args)
         if not is_main_process():
             return
@@ -87,17 +70,20 @@ def patch_atomic_checkpoint_saving():
     truncated checkpoint, an empty pointer, or (``max_keep_ckpts=1``) no
     good checkpoint at all.
 
-    Fix: ``LocalBackend.put``/``put_text`` go through
-    :func:`cim_mm.checkpoint.atomic_write.write_atomically` (temporary file
-    in the same folder, flush, fsync, rename, fsync of the folder), and
-    ``CheckpointHook._save_checkpoint_with_step`` saves, then writes the
-    pointer atomically, then deletes the outdated checkpoint. Remote
-    backends are untouched. (The best-checkpoint rotation of ``save_best``
-    is left as upstream: it is not what ``--resume`` reads.)
+    Fix: ``CheckpointHook._save_checkpoint_with_step`` saves the checkpoint
+    through :class:`cim_mm.checkpoint.atomic_backend.AtomicLocalBackend`
+    (``backend_args=dict(backend='cim_atomic_local')``; its writes are
+    :func:`cim_mm.checkpoint.atomic_write.write_atomically`: temporary file
+    in the same folder, flush, fsync, rename, fsync of the folder), then
+    writes the pointer atomically, then deletes the outdated checkpoint.
+    Only when the hook's ``out_dir`` is local and the hook has no
+    ``backend_args`` (nor ``file_client_args``) of its own: a user's
+    backend and remote out dirs are as upstream. ``LocalBackend`` itself is
+    untouched: logs, json files, config dumps and the best checkpoints of
+    ``save_best`` (not what ``--resume`` reads; their rotation too) are
+    written in place, as upstream writes them.
 
     Remove when mmengine writes atomically and rotates after saving.
     """
-    patch(LocalBackend, 'put', _atomic_put)
-    patch(LocalBackend, 'put_text', _atomic_put_text)
     patch(CheckpointHook, '_save_checkpoint_with_step', _save_then_rotate)
 

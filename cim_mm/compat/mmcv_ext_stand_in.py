@@ -4,15 +4,30 @@ import importlib.machinery
 import sys
 import types
 
-__all__ = ['install_mmcv_ext_stand_in']
+__all__ = ['install_mmcv_ext_stand_in', 'NO_COMPILED_OPS']
+
+# What the stand-in's build-information functions answer.
+NO_COMPILED_OPS = 'n/a (mmcv-lite, no compiled ops)'
+# Functions of mmcv._ext that describe the build (``mmcv.ops.info``, called
+# by ``mmcv.utils.collect_env``): not ops, they answer NO_COMPILED_OPS.
+_BUILD_INFORMATION = ('get_compiler_version', 'get_compiling_cuda_version')
 
 
 class _MissingCompiledOps(types.ModuleType):
-    """Stands in for ``mmcv._ext``: every op exists and fails when called."""
+    """Stands in for ``mmcv._ext``: every op exists and fails when called;
+    the build-information functions answer :data:`NO_COMPILED_OPS`."""
 
     def __getattr__(self, name):
         if name.startswith('__'):
             raise AttributeError(name)
+        if name in _BUILD_INFORMATION:
+
+            def build_information():
+                return NO_COMPILED_OPS
+
+            build_information.__name__ = name
+            build_information.__qualname__ = name
+            return build_information
 
         def missing_op(*args, **kwargs):
             raise RuntimeError(
@@ -27,7 +42,8 @@ class _MissingCompiledOps(types.ModuleType):
 
 
 def install_mmcv_ext_stand_in():
-    """Let ``import mmseg.models`` succeed with mmcv-lite.
+    """Let ``import mmseg.models`` succeed with mmcv-lite (no arguments,
+    returns nothing; idempotent).
 
     Upstream: mmsegmentation 1.2.2 imports ``mmcv.ops`` (``point_sample``,
     focal loss) at import time, and ``mmcv.ops`` loads the compiled
@@ -35,7 +51,12 @@ def install_mmcv_ext_stand_in():
 
     Fix: when ``mmcv._ext`` is missing (and only then: a real but broken
     build keeps its own ImportError), register a stand-in whose ops raise a
-    clear RuntimeError when called. The ViT/UperNet paths call none.
+    clear RuntimeError when called. The ViT/UperNet paths call none. The
+    two functions that describe the build (``get_compiler_version``,
+    ``get_compiling_cuda_version``, which ``mmcv.utils.collect_env()``
+    calls once ``import mmcv.ops`` succeeds) return :data:`NO_COMPILED_OPS`
+    instead, so the environment report works as it does without the
+    stand-in (where mmcv itself reports ``'n/a'``).
 
     Remove when mmseg stops importing compiled ops eagerly or full mmcv
     wheels exist for the torch in use.

@@ -35,7 +35,11 @@ def patch_resume_latest_complete():
     Fix: it is :func:`cim_mm.checkpoint.latest.find_latest_complete_checkpoint`
     (the pointer when it names a complete checkpoint, else the newest
     complete ``epoch_<n>.pth``/``iter_<n>.pth`` with a WARNING naming what
-    was skipped), in every module that imported it by name.
+    was skipped), in every module that imported it by name. Only local
+    files in torch's zip format (complete, cut short or empty) and local
+    paths that are gone are checked: a pointer naming a remote path
+    (``s3://...``, ``petrel:...``), a folder (DeepSpeed) or a non-zip file
+    (torch's legacy format) is returned as upstream returns it.
 
     Remove when mmengine validates the pointer itself.
     """

@@ -50,3 +50,32 @@ def test_temporary_files_are_recognised():
     assert is_temporary_file('.last_checkpoint.abc123.tmp')
     assert not is_temporary_file('iter_4.pth')
     assert not is_temporary_file('.iter_4.pth')
+
+
+def test_write_keeps_the_mode_of_an_existing_file(tmp_path):
+    path = tmp_path / 'secret.json'
+    path.write_text('old')
+    path.chmod(0o600)
+    write_atomically(path, 'new')
+    assert path.read_text() == 'new'
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_write_through_a_symlink_replaces_its_target(tmp_path):
+    (tmp_path / 'store').mkdir()
+    target = tmp_path / 'store' / 'iter_2.pth'
+    target.write_bytes(b'old')
+    target.chmod(0o640)
+    link = tmp_path / 'latest.pth'
+    link.symlink_to(target)
+    write_atomically(link, b'new')
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert target.read_bytes() == b'new'
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert sorted(os.listdir(tmp_path / 'store')) == ['iter_2.pth']
+    # A dangling link: the file it names is created, as open(link, 'w') does.
+    dangling = tmp_path / 'next.pth'
+    dangling.symlink_to(tmp_path / 'store' / 'iter_4.pth')
+    write_atomically(dangling, b'4')
+    assert dangling.is_symlink()
+    assert (tmp_path / 'store' / 'iter_4.pth').read_bytes() == b'4'

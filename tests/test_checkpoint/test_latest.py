@@ -96,3 +96,48 @@ def test_an_empty_work_dir_has_nothing_to_resume(tmp_path, warnings):
     assert find_latest_complete_checkpoint(str(tmp_path)) is None
     assert find_latest_complete_checkpoint(str(tmp_path / 'none')) is None
     assert warnings == []
+
+
+def deepspeed_folder(work_dir):
+    """A folder checkpoint laid out as DeepSpeed saves one."""
+    folder = work_dir / 'iter_8.pth'
+    (folder / 'checkpoint').mkdir(parents=True)
+    (folder / 'latest').write_text('checkpoint')
+    (folder / 'checkpoint' / 'mp_rank_00_model_states.pt').write_bytes(b'x')
+    return str(folder)
+
+
+def legacy_file(work_dir):
+    """A checkpoint in torch's legacy (pre-1.6, non-zip) format."""
+    import torch
+    path = work_dir / 'iter_8.pth'
+    torch.save({'meta': {'iter': 8}, 'state_dict': {'w': torch.ones(2)}},
+               path, _use_new_zipfile_serialization=False)
+    assert path.read_bytes()[:1] == b'\x80'  # a pickle, not 'PK'
+    return str(path)
+
+
+@pytest.mark.parametrize('make_target', [
+    deepspeed_folder,
+    legacy_file,
+    lambda work_dir: 's3://bucket/work/iter_8.pth',
+    lambda work_dir: 'http://host/work/iter_8.pth',
+    lambda work_dir: 'petrel:s3://bucket/work/iter_8.pth',
+    lambda work_dir: 'cluster:petrel/work/iter_8.pth',
+], ids=['deepspeed_folder', 'legacy_file', 's3', 'http', 'petrel_s3',
+        'prefix'])
+def test_a_pointer_not_checked_here_is_returned_as_mmengine_does(
+        work_dir, warnings, make_target):
+    target = make_target(work_dir)
+    (work_dir / 'last_checkpoint').write_text(f'{target}\n')
+    assert find_latest_complete_checkpoint(str(work_dir)) == target
+    assert warnings == []
+
+
+def test_a_zip_cut_within_its_first_bytes_is_still_checked(work_dir,
+                                                           warnings):
+    (work_dir / 'iter_8.pth').write_bytes(b'PK')
+    write_pointer(work_dir, work_dir / 'iter_8.pth')
+    assert find_latest_complete_checkpoint(str(work_dir)) == str(
+        work_dir / 'iter_4.pth')
+    assert 'iter_8.pth, which is incomplete' in warnings[0]

@@ -1,13 +1,19 @@
 """cim_mm.compat.atomic_checkpoint_saving and resume_latest_complete: a save
 that dies half-way (injected at a fixed checkpoint, not raced) leaves the
 previous checkpoint and pointer, even with max_keep_ckpts=1, and --resume
-continues from it; an empty pointer is resumed through."""
+continues from it; an empty pointer is resumed through. Only checkpoints
+(and the pointer) are written atomically: mmengine's other writes are as
+upstream."""
 import os
+import stat
 
+import mmengine
 import pytest
+from mmengine.fileio.backends import LocalBackend
 from mmengine.runner import Runner
 
-from cim_mm.checkpoint import atomic_write, checkpoint_problem
+from cim_mm.checkpoint import atomic_backend, atomic_write, checkpoint_problem
+from cim_mm.compat import patch_atomic_checkpoint_saving
 
 
 class SimulatedKill(BaseException):
@@ -66,3 +72,48 @@ def test_resume_with_an_empty_pointer_continues_from_the_newest(
     log = ''.join(p.read_text() for p in tmp_path.glob('*/*.log'))
     assert 'last_checkpoint is empty' in log
     assert 'resumed epoch: 0, iter: 4' in log
+
+
+def test_local_backend_writes_are_upstreams(tmp_path):
+    before = (LocalBackend.put, LocalBackend.put_text)
+    patch_atomic_checkpoint_saving()
+    assert (LocalBackend.put, LocalBackend.put_text) == before
+    for method in before:
+        assert method.__module__ == 'mmengine.fileio.backends.local_backend'
+    # A private file stays private, a link stays a link.
+    private = tmp_path / 'private.json'
+    private.write_text('{}')
+    private.chmod(0o600)
+    mmengine.fileio.dump({'a': 1}, str(private))
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    link = tmp_path / 'scalars.json'
+    link.symlink_to(private)
+    mmengine.fileio.dump({'b': 2}, str(link))
+    assert link.is_symlink() and mmengine.fileio.load(str(private)) == {
+        'b': 2}
+
+
+@pytest.mark.parametrize('backend_args,atomic', [(None, True),
+                                                 (dict(backend='local'),
+                                                  False)])
+def test_checkpoint_hook_saves_atomically_unless_given_a_backend(
+        toy_class_images, toy_cfg, tmp_path, monkeypatch, backend_args,
+        atomic):
+    patch_atomic_checkpoint_saving()
+    written = []
+    original = atomic_backend.write_atomically
+
+    def spy(path, data, encoding='utf-8'):
+        written.append(os.path.basename(path))
+        original(path, data, encoding=encoding)
+
+    monkeypatch.setattr(atomic_backend, 'write_atomically', spy)
+    cfg = toy_cfg(toy_class_images, tmp_path, f'hook_backend_{atomic}', **{
+        'train_cfg.max_iters': 2,
+        'default_hooks.checkpoint.backend_args': backend_args})
+    Runner.from_cfg(cfg).train()
+    # Only the checkpoint: logs, scalars and the config dump are not.
+    assert written == (['iter_2.pth'] if atomic else [])
+    assert checkpoint_problem(str(tmp_path / 'iter_2.pth')) is None
+    assert pointer(tmp_path) == str(tmp_path / 'iter_2.pth')
+    assert not [n for n in os.listdir(tmp_path) if n.endswith('.tmp')]

@@ -1,9 +1,42 @@
-"""cim_mm.compat.mmcv_ext_stand_in: import mmseg.models with mmcv-lite."""
+"""cim_mm.compat.mmcv_ext_stand_in: import mmseg.models with mmcv-lite;
+mmcv's environment report works with the stand-in."""
 import json
 import subprocess
 import sys
 
 import pytest
+
+from cim_mm.compat import install_mmcv_ext_stand_in
+from cim_mm.compat.mmcv_ext_stand_in import (NO_COMPILED_OPS,
+                                             _MissingCompiledOps)
+
+
+@pytest.fixture
+def stand_in():
+    """The stand-in, installed in this process (idempotent; skipped with a
+    full mmcv). It stays installed, as ``apply_all`` leaves it: ``mmcv.ops``
+    cannot be forgotten and imported again (its ops register themselves in
+    mmengine's MODELS registry), so nothing is undone."""
+    install_mmcv_ext_stand_in()
+    module = sys.modules.get('mmcv._ext')
+    if not isinstance(module, _MissingCompiledOps):
+        pytest.skip('full mmcv with compiled ops is installed')
+    return module
+
+
+def test_collect_env_reports_no_compiled_ops_and_ops_still_fail(stand_in):
+    import mmcv.ops
+    import mmcv.utils
+    import torch
+    env = mmcv.utils.collect_env()
+    assert env['MMCV Compiler'] == NO_COMPILED_OPS
+    assert env['MMCV CUDA Compiler'] == NO_COMPILED_OPS
+    assert 'no compiled ops' in NO_COMPILED_OPS
+    with pytest.raises(RuntimeError, match="mmcv compiled op 'nms' is not "
+                       'available: this environment has mmcv-lite'):
+        mmcv.ops.nms(torch.rand(2, 4), torch.rand(2), 0.5)
+    with pytest.raises(RuntimeError, match='MMCV_WITH_OPS=1'):
+        stand_in.get_compiler_version_of_nothing()
 
 
 @pytest.mark.slow

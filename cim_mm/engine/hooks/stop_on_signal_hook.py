@@ -14,6 +14,7 @@ from mmengine.logging import print_log
 from mmengine.registry import HOOKS
 from mmengine.runner import EpochBasedTrainLoop
 
+from cim_mm.checkpoint.atomic_backend import atomic_backend_args
 from cim_mm.checkpoint.latest import write_pointer
 from cim_mm.compat import keep_signal_handlers_in_workers
 
@@ -80,9 +81,10 @@ class StopOnSignalHook(Hook):
     every ``check_interval`` iterations with one all-reduce of one number, so
     every rank stops after the same iteration. Then ``iter_<n>.pth`` (model,
     optimizer, schedulers, message hub; ``meta.iter`` = n) is saved where
-    the ``CheckpointHook`` saves, ``last_checkpoint`` points at it, the
-    previous checkpoint of this hook is deleted, and :class:`TrainingStopped`
-    ends ``runner.train()`` without fetching another batch.
+    the ``CheckpointHook`` saves (atomically when that is a local folder),
+    ``last_checkpoint`` points at it, the previous checkpoint of this hook
+    is deleted, and :class:`TrainingStopped` ends ``runner.train()``
+    without fetching another batch.
 
     DataLoader workers forked from a process with this hook (the configs'
     ``mp_start_method='fork'``) ignore the signals while training runs
@@ -220,7 +222,9 @@ class StopOnSignalHook(Hook):
                 out_dir, filename, save_optimizer=True,
                 save_param_scheduler=True,
                 meta=dict(stopped_by=signal.Signals(signum).name),
-                by_epoch=False)
+                by_epoch=False,
+                # Local: written atomically (remote: the path's backend).
+                backend_args=atomic_backend_args(out_dir))
             saved = True
         if is_main_process():
             write_pointer(runner.work_dir, path)
