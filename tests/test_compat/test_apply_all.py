@@ -4,7 +4,6 @@ import sys
 
 import mmengine.runner.runner as runner_module
 from mmengine.dist import utils as dist_utils
-from mmengine.fileio.backends import LocalBackend
 from mmengine.hooks import CheckpointHook
 from torch.utils.data._utils import signal_handling
 from mmengine.model import MMDistributedDataParallel
@@ -23,7 +22,6 @@ def test_apply_all_is_idempotent():
             MMDistributedDataParallel.__init__,
             sys.modules.get('mmcv._ext'),
             mmengine_config_module.get_installed_path,
-            LocalBackend.put, LocalBackend.put_text,
             CheckpointHook._save_checkpoint_with_step,
             runner_module.find_latest_checkpoint,
             signal_handling._set_worker_signal_handlers

@@ -72,7 +72,8 @@ import cim_mm
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS
-cfg = Config.fromfile(sys.argv[2])
+# the model only: the shipped config's custom_imports name the switch
+cfg = Config.fromfile(sys.argv[2], import_custom_modules=False)
 cfg.model.backbone.arch.num_layers = 1
 with DefaultScope.overwrite_default_scope('mmpretrain'):
     model = MODELS.build(cfg.model)

@@ -196,7 +196,7 @@ def as_cli(options):
 def test_config_is_the_paper_recipe_on_mmseg_bases():
     cfg = Config.fromfile(CONFIG)
     assert cfg.default_scope == 'mmseg'
-    assert cfg.custom_imports.imports == ['cim_mm']
+    assert cfg.custom_imports.imports == ['cim_mm', 'cim_mm.compat.enable']
     backbone = cfg.model.backbone
     assert backbone.type == 'MAE'
     assert (backbone.embed_dims, backbone.num_layers, backbone.num_heads,

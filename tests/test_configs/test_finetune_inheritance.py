@@ -4,7 +4,9 @@
 ``Config.fromfile(path).to_dict()`` from before the configs inherited
 mmpretrain's bases (``normalise``d, ``json.dumps(sort_keys=True, indent=1,
 default=str)``). A config must still resolve to those values, up to the
-differences listed in ``ALLOWED``, each of which is without effect.
+differences listed in ``ALLOWED``, each of which is without effect. (The
+snapshots' ``custom_imports`` were updated once since: the shared runtime now
+names the stack-adaptation switch, ``cim_mm.compat.enable``.)
 """
 import ast
 import fnmatch
