@@ -16,7 +16,7 @@ $(STAMP): $(REQS) pyproject.toml
 	$(PY) -m pip install -q -r requirements/build.txt
 	$(PY) -m pip install -q -r requirements/runtime.txt -r requirements/tests.txt -r requirements/demo.txt
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
-	$(PY) -c "import cim_mm, mmseg.models; print('cim_mm environment ready')"
+	$(PY) -c "import cim_mm.compat.enable, mmseg.models; print('cim_mm environment ready')"
 	touch $(STAMP)
 
 test: venv

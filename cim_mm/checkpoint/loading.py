@@ -169,7 +169,7 @@ def read_checkpoint(path: str, map_location=None, runner_objects: bool = True):
 
 def load_from_local(filename, map_location=None):
     """mmengine's local-file checkpoint scheme, reading through
-    :func:`read_checkpoint` (registered by :mod:`cim_mm.compat`).
+    :func:`read_checkpoint` (registered by ``import cim_mm.compat.enable``).
 
     Named like mmengine's loader because ``CheckpointLoader`` logs the backend
     as ``__name__[10:]`` ("local").

@@ -43,7 +43,7 @@ def test_collect_env_reports_no_compiled_ops_and_ops_still_fail(stand_in):
 def test_mmseg_imports_with_mmcv_lite_and_compiled_ops_fail_clearly():
     script = '''
 import json, sys
-import cim_mm, mmseg.models, mmcv.ops, torch
+import cim_mm.compat.enable, mmseg.models, mmcv.ops, torch
 from mmengine.utils.dl_utils import mmcv_full_available
 from cim_mm.compat.mmcv_ext_stand_in import _MissingCompiledOps
 stand_in = isinstance(sys.modules['mmcv._ext'], _MissingCompiledOps)

@@ -18,7 +18,7 @@ from mmengine.logging.history_buffer import HistoryBuffer
 from mmengine.runner import Runner
 from mmpretrain.models import ResNet, VisionTransformer
 
-import cim_mm  # noqa: F401  (registers CIM, installs the checkpoint policy)
+import cim_mm  # noqa: F401  (registers CIM)
 from cim_mm.checkpoint import (CheckpointConversionError, build_target_model,
                                encoder_state_dict, expected_missing_keys,
                                mmpretrain_backbone, mmpretrain_to_mmseg,

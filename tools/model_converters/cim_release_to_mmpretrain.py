@@ -42,6 +42,8 @@ import time
 
 import torch
 
+# CIM's components and the 2026-stack adaptations (docs/stack.md)
+import cim_mm.compat.enable  # noqa: F401
 from cim_mm.checkpoint import (CheckpointConversionError, describe_prefixes,
                                read_checkpoint, verify_conversion)
 from cim_mm.checkpoint.cli import run_converter

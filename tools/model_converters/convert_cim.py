@@ -32,6 +32,8 @@ import time
 import torch
 from mmengine.utils import ProgressBar
 
+# CIM's components and the 2026-stack adaptations (docs/stack.md)
+import cim_mm.compat.enable  # noqa: F401
 from cim_mm.checkpoint import (CONVERTERS, ENCODER_PREFIXES, TARGETS,
                                CheckpointConversionError, backbone_kind,
                                build_target_model, encoder_state_dict,
