@@ -115,6 +115,22 @@ def run_tool_main_fixture():
     return run_tool_main
 
 
+@pytest.fixture
+def atomic_writes(monkeypatch):
+    """The base names of the files written through cim_mm's atomic
+    checkpoint backend during the test, in order (a spy that still writes)."""
+    from cim_mm.checkpoint import atomic_backend
+    written = []
+    original = atomic_backend.write_atomically
+
+    def spy(path, data, encoding='utf-8'):
+        written.append(osp.basename(path))
+        original(path, data, encoding=encoding)
+
+    monkeypatch.setattr(atomic_backend, 'write_atomically', spy)
+    return written
+
+
 @pytest.fixture(scope='session')
 def demo_data_root(tmp_path_factory):
     """The demo photos (train/ and val/) written once per test session."""

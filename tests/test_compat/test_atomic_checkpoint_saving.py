@@ -12,7 +12,7 @@ import pytest
 from mmengine.fileio.backends import LocalBackend
 from mmengine.runner import Runner
 
-from cim_mm.checkpoint import atomic_backend, atomic_write, checkpoint_problem
+from cim_mm.checkpoint import atomic_write, checkpoint_problem
 from cim_mm.compat import patch_atomic_checkpoint_saving
 
 
@@ -97,23 +97,15 @@ def test_local_backend_writes_are_upstreams(tmp_path):
                                                  (dict(backend='local'),
                                                   False)])
 def test_checkpoint_hook_saves_atomically_unless_given_a_backend(
-        toy_class_images, toy_cfg, tmp_path, monkeypatch, backend_args,
+        toy_class_images, toy_cfg, tmp_path, atomic_writes, backend_args,
         atomic):
     patch_atomic_checkpoint_saving()
-    written = []
-    original = atomic_backend.write_atomically
-
-    def spy(path, data, encoding='utf-8'):
-        written.append(os.path.basename(path))
-        original(path, data, encoding=encoding)
-
-    monkeypatch.setattr(atomic_backend, 'write_atomically', spy)
     cfg = toy_cfg(toy_class_images, tmp_path, f'hook_backend_{atomic}', **{
         'train_cfg.max_iters': 2,
         'default_hooks.checkpoint.backend_args': backend_args})
     Runner.from_cfg(cfg).train()
     # Only the checkpoint: logs, scalars and the config dump are not.
-    assert written == (['iter_2.pth'] if atomic else [])
+    assert atomic_writes == (['iter_2.pth'] if atomic else [])
     assert checkpoint_problem(str(tmp_path / 'iter_2.pth')) is None
     assert pointer(tmp_path) == str(tmp_path / 'iter_2.pth')
     assert not [n for n in os.listdir(tmp_path) if n.endswith('.tmp')]

@@ -10,7 +10,6 @@ from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 from mmengine.runner import Runner
 
-from cim_mm.checkpoint import atomic_backend
 from cim_mm.engine.hooks import StopOnSignalHook, TrainingStopped
 
 
@@ -64,21 +63,13 @@ def test_signal_stops_after_the_iteration_with_one_checkpoint(
 
 
 def test_the_signal_checkpoint_is_written_atomically(
-        toy_class_images, toy_cfg, tmp_path, monkeypatch):
-    written = []
-    original = atomic_backend.write_atomically
-
-    def spy(path, data, encoding='utf-8'):
-        written.append(os.path.basename(path))
-        original(path, data, encoding=encoding)
-
-    monkeypatch.setattr(atomic_backend, 'write_atomically', spy)
+        toy_class_images, toy_cfg, tmp_path, atomic_writes):
     runner = Runner.from_cfg(
         stop_cfg(toy_cfg, toy_class_images, tmp_path, 1, signal.SIGUSR1))
     with pytest.raises(TrainingStopped):
         runner.train()
     runner.call_hook('after_run')
-    assert written == ['iter_1.pth']
+    assert atomic_writes == ['iter_1.pth']
     assert torch.load(tmp_path / 'iter_1.pth',
                       weights_only=False)['meta']['iter'] == 1
 
