@@ -7,8 +7,8 @@ from mmpretrain.registry import MODELS
 
 from cim_mm.datasets.transforms.formatting import PAIR_PARAMS
 from ..utils.correlation_maps import rasterize_correlation_maps
-from ..utils.pair_synthesis import resize_context, sample_exemplars
-from ..utils.photometric_ops import apply_photometric, blur_reach
+from ..utils.pair_synthesis import synthesise_pairs
+from ..utils.photometric_ops import blur_reach
 
 
 @MODELS.register_module()
@@ -103,23 +103,11 @@ class CIMDataPreprocessor(SelfSupDataPreprocessor):
         """[search] + drawn parameters -> [context, K x exemplar] (BGR,
         integer-valued float) and samples with parameters and maps."""
         samples = data['data_samples']
-        search = data['inputs'][0].float()
-        context_size = samples[0].metainfo['img_shape'][0]
-        exemplar_size = samples[0].metainfo['exemplar_size']
-        corners = params['exemplar_corners']
-        batch, num = corners.shape[:2]
-        exemplars = sample_exemplars(search, corners, context_size,
-                                     exemplar_size)
-        exemplars = apply_photometric(
-            exemplars.flatten(0, 1).to(torch.uint8),
-            params['exemplar_photometric'].flatten(0, 1),
-            blur_reach=reach)
-        flipped = params['exemplar_flipped']
-        exemplars = torch.where(flipped.flatten()[:, None, None, None],
-                                exemplars.flip(-1), exemplars)
-        exemplars = exemplars.reshape(batch, num, *exemplars.shape[1:])
-        maps = rasterize_correlation_maps(corners, context_size)
+        context, exemplars, maps = synthesise_pairs(
+            data['inputs'][0], params['exemplar_corners'],
+            params['exemplar_photometric'], params['exemplar_flipped'],
+            samples[0].metainfo['img_shape'][0],
+            samples[0].metainfo['exemplar_size'], blur_reach=reach)
         self._give_rows(samples, dict(params, corr_maps=maps))
-        context = resize_context(search, context_size)
         return dict(inputs=[context, *exemplars.unbind(1)],
                     data_samples=samples)

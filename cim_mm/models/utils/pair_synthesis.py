@@ -5,8 +5,13 @@ Coordinates as in ``CorrelationalCrop``: ``(x, y)``, pixel ``[i, j]`` covers
 search image ``[0, S]^2`` shows the same content (the context is the search
 image resized), so a context point ``p`` is the search point ``p * S / m``.
 """
+from typing import Optional, Tuple
+
 import torch
 import torch.nn.functional as F
+
+from .correlation_maps import rasterize_correlation_maps
+from .photometric_ops import apply_photometric
 
 #: Bilinear samples per exemplar pixel along each axis, averaged: the
 #: anti-aliasing of exemplars that shrink (the CPU path takes up to 3 too).
@@ -66,3 +71,46 @@ def sample_exemplars(search: torch.Tensor, corners: torch.Tensor,
         samples = F.avg_pool2d(samples, q)
     return samples.round_().clamp_(0, 255).reshape(batch, num, channels, n,
                                                    n)
+
+
+def synthesise_pairs(search: torch.Tensor, corners: torch.Tensor,
+                     photometric: torch.Tensor, flipped: torch.Tensor,
+                     context_size: int, exemplar_size: int,
+                     blur_reach: Optional[int] = None
+                     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A batch of pairs from its search images and drawn parameters, on the
+    tensors' device, batched, without host-device synchronisation (given
+    ``blur_reach``).
+
+    Args:
+        search (torch.Tensor): (B, 3, S, S) search images, uint8 or float
+            (channel order kept: the shipped pipelines give BGR).
+        corners (torch.Tensor): (B, K, 4, 2) exemplar corners in context
+            coordinates (:func:`sample_exemplars`).
+        photometric (torch.Tensor): (B, K, P) each exemplar's photometric
+            parameters (layout: ``cim_mm.datasets.transforms.
+            photometric_params``).
+        flipped (torch.Tensor): (B, K) bool, exemplars flipped horizontally
+            (after their photometric augmentation; maps are not flipped).
+        context_size (int): m. exemplar_size (int): n.
+        blur_reach (int, optional): the largest blur kernel radius of the
+            batch, read from ``photometric`` on the host; None measures it
+            on the device (a synchronisation).
+
+    Returns:
+        tuple: contexts (B, 3, m, m) and exemplars (B, K, 3, n, n), float
+        with integer grey levels, and the correlation maps (B, K, m, m)
+        uint8.
+    """
+    search = search.float()
+    batch, num = corners.shape[:2]
+    exemplars = sample_exemplars(search, corners, context_size,
+                                 exemplar_size)
+    exemplars = apply_photometric(
+        exemplars.flatten(0, 1).to(torch.uint8), photometric.flatten(0, 1),
+        blur_reach=blur_reach)
+    exemplars = torch.where(flipped.flatten()[:, None, None, None],
+                            exemplars.flip(-1), exemplars)
+    exemplars = exemplars.reshape(batch, num, *exemplars.shape[1:])
+    maps = rasterize_correlation_maps(corners, context_size)
+    return resize_context(search, context_size), exemplars, maps

@@ -11,7 +11,8 @@ from mmpretrain.registry import MODELS, TRANSFORMS
 import cim_mm  # noqa: F401
 from cim_mm.datasets.transforms import CorrelationalCrop
 from cim_mm.models.utils.pair_synthesis import (resize_context,
-                                                sample_exemplars)
+                                                sample_exemplars,
+                                                synthesise_pairs)
 
 M, N, K, S = 160, 64, 6, 224
 PREPROCESSOR = dict(type='CIMDataPreprocessor',
@@ -164,3 +165,29 @@ def test_pair_parameters_travel_as_batch_tensors_and_come_back_per_sample(
                                        atol=0, equal_nan=True)
         assert torch.equal(sample.exemplar_corners,
                            torch.from_numpy(dev[i]['exemplar_corners']))
+
+
+def test_synthesise_pairs_gives_each_sample_the_same_pair_in_any_batch(
+        draw):
+    """A sample's context, exemplars and maps do not depend on the samples
+    it is batched with: the same function may build a whole batch (the
+    preprocessor) or a worker's part of it."""
+    samples = draw(dict(type='CorrelationalPairParams', pixels='device'), 4)
+    pack = TRANSFORMS.build(dict(type='PackCIMInputs'))
+    batch = default_collate([pack(dict(s)) for s in samples])
+    params = batch['pair_params']
+
+    def build(rows):
+        return synthesise_pairs(
+            batch['inputs'][0][rows], params['exemplar_corners'][rows],
+            params['exemplar_photometric'][rows],
+            params['exemplar_flipped'][rows], M, N)
+
+    whole = build(slice(0, 4))
+    halves = [build(slice(0, 2)), build(slice(2, 4))]
+    assert [tuple(x.shape) for x in whole] == [(4, 3, M, M),
+                                               (4, K, 3, N, N),
+                                               (4, K, M, M)]
+    assert whole[2].dtype == torch.uint8
+    for part, parts in zip(whole, zip(*halves)):
+        assert torch.equal(part, torch.cat(parts))
