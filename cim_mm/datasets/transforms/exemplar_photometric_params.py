@@ -65,19 +65,21 @@ SOLARIZE_PROB = 0.2
 FLIP_PROB = 0.5
 
 
-def draw_exemplar_photometric(
-        rng: np.random.Generator,
-        num: int,
-        jitter_prob: float = JITTER_PROB,
-        brightness: Tuple[float, float] = BRIGHTNESS_RANGE,
-        contrast: Tuple[float, float] = CONTRAST_RANGE,
-        saturation: Tuple[float, float] = SATURATION_RANGE,
-        hue: Tuple[float, float] = HUE_RANGE,
-        gray_prob: float = GRAY_PROB,
-        blur_prob: float = BLUR_PROB,
-        blur_sigma: Tuple[float, float] = BLUR_SIGMA_RANGE,
-        solarize_prob: float = SOLARIZE_PROB,
-        flip_prob: float = FLIP_PROB) -> np.ndarray:
+def draw_exemplar_photometric(rng: np.random.Generator,
+                              num: int,
+                              jitter_prob: float = JITTER_PROB,
+                              brightness: Tuple[float,
+                                                float] = BRIGHTNESS_RANGE,
+                              contrast: Tuple[float, float] = CONTRAST_RANGE,
+                              saturation: Tuple[float,
+                                                float] = SATURATION_RANGE,
+                              hue: Tuple[float, float] = HUE_RANGE,
+                              gray_prob: float = GRAY_PROB,
+                              blur_prob: float = BLUR_PROB,
+                              blur_sigma: Tuple[float,
+                                                float] = BLUR_SIGMA_RANGE,
+                              solarize_prob: float = SOLARIZE_PROB,
+                              flip_prob: float = FLIP_PROB) -> np.ndarray:
     """Draw ``num`` exemplars' photometric parameters, independently.
 
     Each operation runs where a uniform draw in [0, 1) is below its
@@ -110,8 +112,8 @@ def draw_exemplar_photometric(
     if not (0 < blur_sigma[0] <= blur_sigma[1]):
         raise ValueError(f'blur sigma range {blur_sigma} must be positive')
     for name, (low, high) in (('brightness', brightness),
-                              ('contrast', contrast),
-                              ('saturation', saturation)):
+                              ('contrast', contrast), ('saturation',
+                                                       saturation)):
         if not 0 <= low <= high:
             raise ValueError(f'{name} range {(low, high)} is invalid')
     params = np.zeros((num, EXEMPLAR_PARAM_DIM), dtype=np.float32)

@@ -51,16 +51,16 @@ def _assert_uniform(values, low, high):
     counts, _ = np.histogram(values, bins=10, range=(low, high))
     expected = len(values) / 10
     # Each bin within 5 standard errors of a binomial count.
-    assert np.all(np.abs(counts - expected) <
-                  5 * np.sqrt(expected * 0.9)), counts
+    assert np.all(np.abs(counts - expected) < 5 *
+                  np.sqrt(expected * 0.9)), counts
 
 
 def test_factors_and_sigma_in_ranges_and_uniform(draws):
     jitter = draws[:, pp.JITTER] == 1
-    for column, (low, high) in ((pp.BRIGHTNESS, (0.6, 1.4)),
-                                (pp.CONTRAST, (0.6, 1.4)),
-                                (pp.SATURATION, (0.8, 1.2)),
-                                (pp.HUE, (-0.1, 0.1))):
+    for column, (low, high) in ((pp.BRIGHTNESS, (0.6, 1.4)), (pp.CONTRAST,
+                                                              (0.6, 1.4)),
+                                (pp.SATURATION, (0.8, 1.2)), (pp.HUE, (-0.1,
+                                                                       0.1))):
         _assert_uniform(draws[jitter, column], low, high)
     blur = draws[:, pp.BLUR] == 1
     _assert_uniform(draws[blur, pp.BLUR_SIGMA], 0.1, 2.0)
@@ -87,10 +87,16 @@ def test_orders_are_uniform_permutations(draws):
 
 def test_arguments_change_the_recipe():
     rng = np.random.default_rng(0)
-    params = pp.draw_exemplar_photometric(
-        rng, 1000, jitter_prob=1., brightness=(1., 1.), hue=(0., 0.),
-        gray_prob=0., blur_prob=1., blur_sigma=(0.5, 0.5), solarize_prob=0.,
-        flip_prob=1.)
+    params = pp.draw_exemplar_photometric(rng,
+                                          1000,
+                                          jitter_prob=1.,
+                                          brightness=(1., 1.),
+                                          hue=(0., 0.),
+                                          gray_prob=0.,
+                                          blur_prob=1.,
+                                          blur_sigma=(0.5, 0.5),
+                                          solarize_prob=0.,
+                                          flip_prob=1.)
     assert np.all(params[:, pp.JITTER] == 1)
     assert np.all(params[:, pp.BRIGHTNESS] == 1)
     assert np.all(params[:, pp.HUE] == 0)
