@@ -115,6 +115,18 @@ def run_tool_main_fixture():
     return run_tool_main
 
 
+@pytest.fixture(scope='module')
+def one_torch_thread():
+    """torch on one thread for a module of tiny tensor operations (use with
+    ``pytestmark = pytest.mark.usefixtures('one_torch_thread')``): one
+    thread runs them as fast as two, and idle intra-op threads spinning for
+    a busy core made them up to 15x slower on a loaded 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def atomic_writes(monkeypatch):
     """The base names of the files written through cim_mm's atomic

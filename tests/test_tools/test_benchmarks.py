@@ -32,15 +32,8 @@ def load_tool(name):
     return module
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_torch_thread():
-    """The models here are tiny: one thread runs them as fast as two, and
-    stays fast when other processes keep the cores busy (idle OpenMP
-    threads spinning for a busy core made them 15x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# tiny tensor operations: torch on one thread (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 @pytest.fixture(scope='module')

@@ -21,15 +21,8 @@ from cim_mm.models.utils.photometric_ops import apply_photometric
 
 SIZE = 64
 
-
-@pytest.fixture(autouse=True, scope='module')
-def one_torch_thread():
-    """Batches of 64 x 64 images gain nothing from intra-op threads, which
-    stall for seconds on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# tiny tensor operations: torch on one thread (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 @pytest.fixture(scope='module')
