@@ -47,8 +47,7 @@ def atomic_backend_args(out_dir, backend_args=None, file_client_args=None):
     neither is given: the save is atomic. Otherwise ``backend_args``
     unchanged: a user's backend and a remote ``out_dir`` stay as they are.
     """
-    if backend_args is not None or file_client_args is not None:
-        return backend_args
-    if '://' in str(out_dir):
+    chosen = backend_args is not None or file_client_args is not None
+    if chosen or '://' in str(out_dir):
         return backend_args
     return dict(backend=ATOMIC_BACKEND)

@@ -7,7 +7,6 @@ unexpected key) and compute the same features as the source encoder; what
 cannot be read as weights only, or is not a CIM/mmpretrain checkpoint, is
 refused with an error that names the file and what was found.
 """
-import importlib.util
 import os.path as osp
 
 import pytest
@@ -36,16 +35,6 @@ TINY_VIT = dict(embed_dims=64,
 ATOL = 1e-5
 
 
-def _tiny_demo_cfg_options(*args, **kwargs):
-    """tests/conftest.py's helper, for a module-scoped fixture (its own
-    fixture is function-scoped; ``import conftest`` may find another one)."""
-    spec = importlib.util.spec_from_file_location(
-        'cim_tests_root_conftest', osp.join(REPO, 'tests', 'conftest.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.tiny_demo_cfg_options(*args, **kwargs)
-
-
 @pytest.fixture(name='run_converter')
 def run_converter_fixture(run_tool_main):
     """The converter's command line, in this process."""
@@ -53,11 +42,11 @@ def run_converter_fixture(run_tool_main):
 
 
 @pytest.fixture(scope='module')
-def cim_checkpoint(demo_data_root, tmp_path_factory):
+def cim_checkpoint(demo_data_root, tiny_demo_cfg_options, tmp_path_factory):
     """A real runner checkpoint after 2 CIM steps of a 64-d 2-layer ViT."""
     work_dir = tmp_path_factory.mktemp('cim_tiny_vit')
     cfg = Config.fromfile(DEMO_CONFIG)
-    cfg.merge_from_dict(_tiny_demo_cfg_options(demo_data_root, max_iters=2))
+    cfg.merge_from_dict(tiny_demo_cfg_options(demo_data_root, max_iters=2))
     cfg.merge_from_dict({
         'model.backbone.arch': dict(TINY_VIT, _delete_=True),
         'model.neck.in_channels': 64,

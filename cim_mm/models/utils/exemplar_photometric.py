@@ -24,16 +24,12 @@ and factor are picked per image) and the hue shift are both computed for
 the whole batch and each image keeps the one it drew there. A fixed order
 would compute each adjustment once; the per-image order computes the hue
 shift, the dearest step, 4 times instead of once, and the blend 4 times
-instead of 3. Measured on this machine's CPU (2 busy cores, 1 torch thread,
-384 exemplars of 64 x 64 float32, median of 20 runs, torch 2.14): the jitter
-costs ~445 ms in the per-image order against ~130 ms in a fixed order (hue
-shift alone ~88 ms, blur ~22 ms), the whole recipe ~530 ms against ~200 ms:
-~1.4 against ~0.5 ms per exemplar. The price of torchvision's per-image
-order is about 2.7 x the recipe's arithmetic; it buys the release's
+instead of 3 (its cost: docs/benchmarks.md). It buys the release's
 distribution of orders without a loop over images or a sync.
 """
 import torch
 from torch import Tensor
+from torchvision.transforms.v2.functional import rgb_to_grayscale
 
 from cim_mm.datasets.transforms.exemplar_photometric_params import (
     BLUR, BLUR_SIGMA, BRIGHTNESS, FLIP, GRAY, HUE, JITTER, ORDER, SOLARIZE)
@@ -66,10 +62,9 @@ def _blend(images: Tensor, other: Tensor, factor: Tensor) -> Tensor:
 
 
 def luma(images: Tensor) -> Tensor:
-    """torchvision's grayscale: (N, 3, H, W) RGB -> (N, 1, H, W)."""
-    r, g, b = images.unbind(1)
-    gray = r * LUMA_WEIGHTS[0] + g * LUMA_WEIGHTS[1] + b * LUMA_WEIGHTS[2]
-    return gray.unsqueeze(1)
+    """torchvision's grayscale (its own function, batched; weights
+    :data:`LUMA_WEIGHTS`): (N, 3, H, W) RGB -> (N, 1, H, W)."""
+    return rgb_to_grayscale(images, num_output_channels=1)
 
 
 def adjust_brightness(images: Tensor, factor: Tensor) -> Tensor:
@@ -121,8 +116,7 @@ def adjust_hue(images: Tensor, factor: Tensor) -> Tensor:
     (``f`` the hue's fraction within its sixth); that is
     ``v - v s clamp(min(k, 4 - k), 0, 1)`` with ``k = (n + 6 hue) mod 6``
     and n = 5, 3, 1 for R, G, B, and ``v s`` is the spread. Same function,
-    about a third fewer operations than the table (measured 87 against
-    127 ms on 384 images of 64 x 64, one CPU thread); the rounding differs
+    about a third fewer operations than the table; the rounding differs
     by float32 units. A factor of 0 returns the image as is.
     """
     hue6, high, spread = _hue_sextants(images)
