@@ -64,6 +64,18 @@ BLUR_SIGMA_RANGE = (0.1, 2.0)
 SOLARIZE_PROB = 0.2
 FLIP_PROB = 0.5
 
+#: The release's recipe in :func:`draw_exemplar_photometric`'s words (the
+#: flip aside: the pair transform owns it, as ``exemplar_flip_prob``).
+RELEASE_AUGMENTATION = dict(jitter_prob=JITTER_PROB,
+                            brightness=BRIGHTNESS_RANGE,
+                            contrast=CONTRAST_RANGE,
+                            saturation=SATURATION_RANGE,
+                            hue=HUE_RANGE,
+                            gray_prob=GRAY_PROB,
+                            blur_prob=BLUR_PROB,
+                            blur_sigma=BLUR_SIGMA_RANGE,
+                            solarize_prob=SOLARIZE_PROB)
+
 
 def draw_exemplar_photometric(rng: np.random.Generator,
                               num: int,
@@ -139,3 +151,34 @@ def draw_exemplar_photometric(rng: np.random.Generator,
     params[:, SOLARIZE] = solarize
     params[:, FLIP] = flip
     return params
+
+
+def check_augmentation(name: str, augmentation: dict) -> dict:
+    """Validate an augmentation config: the keyword arguments of
+    :func:`draw_exemplar_photometric` other than ``num`` and
+    ``flip_prob`` (the keys of :data:`RELEASE_AUGMENTATION`); missing keys
+    take the release's values. Returns the complete dict.
+
+    Raises:
+        ValueError: naming an unknown key, or a value out of its range.
+    """
+    if not isinstance(augmentation, dict):
+        raise ValueError(f'{name} must be a dict of '
+                         f'{sorted(RELEASE_AUGMENTATION)} (or None for no '
+                         f'augmentation), got {augmentation!r}.')
+    unknown = sorted(set(augmentation) - set(RELEASE_AUGMENTATION))
+    if unknown:
+        hint = (' (the exemplar flip is the pair\'s exemplar_flip_prob)'
+                if 'flip_prob' in unknown else '')
+        raise ValueError(f'{name} has unknown keys {unknown}{hint}; known: '
+                         f'{sorted(RELEASE_AUGMENTATION)}.')
+    complete = {**RELEASE_AUGMENTATION, **augmentation}
+    for key, value in complete.items():
+        if key.endswith('_prob') and not 0 <= value <= 1:
+            raise ValueError(f'{name}: {key}={value!r} is not a '
+                             f'probability in [0, 1].')
+    try:
+        draw_exemplar_photometric(np.random.default_rng(0), 1, **complete)
+    except ValueError as error:
+        raise ValueError(f'{name}: {error}') from None
+    return complete

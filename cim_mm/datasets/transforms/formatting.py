@@ -53,7 +53,9 @@ class PackCIMInputs(PackInputs):
                  algorithm_keys: Sequence[str] = ('corr_maps',
                                                   'exemplar_corners',
                                                   'exemplar_flipped',
-                                                  'exemplar_photometric'),
+                                                  'exemplar_photometric',
+                                                  'exemplar_augmentation',
+                                                  'context_augmentation'),
                  meta_keys: Sequence[str] = PackInputs.DEFAULT_META_KEYS):
         super().__init__(
             input_key=None,  # the inputs are formatted below, once

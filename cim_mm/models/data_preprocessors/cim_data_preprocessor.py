@@ -7,7 +7,7 @@ from mmpretrain.registry import MODELS
 
 from cim_mm.datasets.transforms.formatting import PAIR_PARAMS
 from ..utils.correlation_maps import rasterize_correlation_maps
-from ..utils.pair_synthesis import synthesise_pairs
+from ..utils.pair_synthesis import give_rows, synthesise_batch
 from ..utils.photometric_ops import blur_reach
 
 
@@ -70,13 +70,13 @@ class CIMDataPreprocessor(SelfSupDataPreprocessor):
         data = self.cast_data(
             {key: value for key, value in data.items() if key != PAIR_PARAMS})
         if params is not None:
-            return self._synthesise(data, self.cast_data(params), reach)
+            return synthesise_batch(data, self.cast_data(params), reach)
         samples = data.get('data_samples')
         if samples and 'corr_maps' not in samples[0]:
             corners = torch.stack([s.exemplar_corners for s in samples])
             maps = rasterize_correlation_maps(corners,
                                               data['inputs'][0].shape[-1])
-            self._give_rows(samples, dict(corr_maps=maps))
+            give_rows(samples, dict(corr_maps=maps))
         return data
 
     @staticmethod
@@ -90,24 +90,3 @@ class CIMDataPreprocessor(SelfSupDataPreprocessor):
         if photometric.device.type != 'cpu':
             return None
         return blur_reach(photometric)
-
-    @staticmethod
-    def _give_rows(samples, params: dict) -> None:
-        """Every data sample gets its row of each batch tensor (a view)."""
-        for index, sample in enumerate(samples):
-            sample.set_data({key: value[index]
-                             for key, value in params.items()})
-
-    def _synthesise(self, data: dict, params: dict,
-                    reach: Optional[int]) -> dict:
-        """[search] + drawn parameters -> [context, K x exemplar] (BGR,
-        integer-valued float) and samples with parameters and maps."""
-        samples = data['data_samples']
-        context, exemplars, maps = synthesise_pairs(
-            data['inputs'][0], params['exemplar_corners'],
-            params['exemplar_photometric'], params['exemplar_flipped'],
-            samples[0].metainfo['img_shape'][0],
-            samples[0].metainfo['exemplar_size'], blur_reach=reach)
-        self._give_rows(samples, dict(params, corr_maps=maps))
-        return dict(inputs=[context, *exemplars.unbind(1)],
-                    data_samples=samples)

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from .correlation_maps import rasterize_correlation_maps
+from .exemplar_photometric import apply_exemplar_photometric
 from .photometric_ops import apply_photometric
 
 #: Bilinear samples per exemplar pixel along each axis, averaged: the
@@ -73,44 +74,115 @@ def sample_exemplars(search: torch.Tensor, corners: torch.Tensor,
                                                    n)
 
 
-def synthesise_pairs(search: torch.Tensor, corners: torch.Tensor,
-                     photometric: torch.Tensor, flipped: torch.Tensor,
-                     context_size: int, exemplar_size: int,
+def augment(images: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+    """The photometric augmentation (torchvision's definitions) of BGR
+    images, rounded to integer grey levels once, at the end.
+
+    Args:
+        images (torch.Tensor): (N, 3, H, W) float BGR in [0, 255].
+        params (torch.Tensor): (N, 14) drawn parameters, layout of
+            :mod:`cim_mm.datasets.transforms.exemplar_photometric_params`.
+
+    Returns:
+        torch.Tensor: (N, 3, H, W) float BGR, integer-valued in [0, 255].
+    """
+    rgb = apply_exemplar_photometric(images.flip(1), params.to(images.dtype))
+    return rgb.round_().flip(1)
+
+
+def synthesise_pairs(search: torch.Tensor,
+                     corners: torch.Tensor,
+                     context_size: int,
+                     exemplar_size: int,
+                     exemplar_augmentation: Optional[torch.Tensor] = None,
+                     context_augmentation: Optional[torch.Tensor] = None,
+                     photometric: Optional[torch.Tensor] = None,
+                     flipped: Optional[torch.Tensor] = None,
                      blur_reach: Optional[int] = None
                      ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """A batch of pairs from its search images and drawn parameters, on the
-    tensors' device, batched, without host-device synchronisation (given
-    ``blur_reach``).
+    tensors' device, batched, without host-device synchronisation.
 
     Args:
         search (torch.Tensor): (B, 3, S, S) search images, uint8 or float
-            (channel order kept: the shipped pipelines give BGR).
+            BGR (as the shipped pipelines load them).
         corners (torch.Tensor): (B, K, 4, 2) exemplar corners in context
             coordinates (:func:`sample_exemplars`).
-        photometric (torch.Tensor): (B, K, P) each exemplar's photometric
-            parameters (layout: ``cim_mm.datasets.transforms.
-            photometric_params``).
-        flipped (torch.Tensor): (B, K) bool, exemplars flipped horizontally
-            (after their photometric augmentation; maps are not flipped).
         context_size (int): m. exemplar_size (int): n.
-        blur_reach (int, optional): the largest blur kernel radius of the
-            batch, read from ``photometric`` on the host; None measures it
-            on the device (a synchronisation).
+        exemplar_augmentation (torch.Tensor, optional): (B, K, 14) each
+            exemplar's photometric parameters and flip, torchvision's
+            definitions (``DrawCorrelationalPair``).
+        context_augmentation (torch.Tensor, optional): (B, 14) each
+            context's (no flip), when the pipeline draws them.
+        photometric (torch.Tensor, optional): (B, K, 26) instead, the
+            OpenCV-exact parameters of ``CorrelationalPairParams``
+            (layout: ``cim_mm.datasets.transforms.photometric_params``),
+            with ``flipped`` (B, K) bool, the exemplar flips, and
+            ``blur_reach``, the largest blur kernel radius of the batch
+            read from them on the host (None: measured on the device, a
+            synchronisation).
 
     Returns:
         tuple: contexts (B, 3, m, m) and exemplars (B, K, 3, n, n), float
-        with integer grey levels, and the correlation maps (B, K, m, m)
-        uint8.
+        BGR with integer grey levels, and the correlation maps (B, K, m, m)
+        uint8. Exemplars are flipped after their augmentation; maps never.
     """
     search = search.float()
     batch, num = corners.shape[:2]
     exemplars = sample_exemplars(search, corners, context_size,
-                                 exemplar_size)
-    exemplars = apply_photometric(
-        exemplars.flatten(0, 1).to(torch.uint8), photometric.flatten(0, 1),
-        blur_reach=blur_reach)
-    exemplars = torch.where(flipped.flatten()[:, None, None, None],
-                            exemplars.flip(-1), exemplars)
+                                 exemplar_size).flatten(0, 1)
+    context = resize_context(search, context_size)
+    if exemplar_augmentation is not None:
+        exemplars = augment(exemplars, exemplar_augmentation.flatten(0, 1))
+    elif photometric is not None:
+        exemplars = apply_photometric(exemplars.to(torch.uint8),
+                                      photometric.flatten(0, 1),
+                                      blur_reach=blur_reach)
+        exemplars = torch.where(flipped.flatten()[:, None, None, None],
+                                exemplars.flip(-1), exemplars)
+    if context_augmentation is not None:
+        context = augment(context, context_augmentation)
     exemplars = exemplars.reshape(batch, num, *exemplars.shape[1:])
     maps = rasterize_correlation_maps(corners, context_size)
-    return resize_context(search, context_size), exemplars, maps
+    return context, exemplars, maps
+
+
+def give_rows(samples: list, tensors: dict) -> None:
+    """Every data sample gets its row (a view) of each (B, ...) tensor."""
+    for index, sample in enumerate(samples):
+        sample.set_data({key: value[index] for key, value in tensors.items()})
+
+
+def synthesise_batch(data: dict, params: dict,
+                     blur_reach: Optional[int] = None) -> dict:
+    """A collated batch of search images -> the batch of its pairs.
+
+    Args:
+        data (dict): ``inputs`` ``[search (B, 3, S, S)]`` and
+            ``data_samples`` (their metainfo has ``img_shape`` (m, m) and
+            ``exemplar_size`` n), as ``PackCIMInputs`` and
+            ``default_collate`` give them.
+        params (dict): the batch tensors of the drawn parameters, on the
+            search images' device: ``exemplar_corners``, ``exemplar_flipped``
+            and either ``exemplar_augmentation`` (with
+            ``context_augmentation`` when drawn) or ``exemplar_photometric``.
+        blur_reach (int, optional): see :func:`synthesise_pairs`.
+
+    Returns:
+        dict: ``inputs`` ``[context (B, 3, m, m), exemplar_0 (B, 3, n, n),
+        ...]`` float BGR with integer grey levels, and the data samples,
+        each given its rows of ``params`` and its ``corr_maps`` (K, m, m)
+        uint8.
+    """
+    samples = data['data_samples']
+    context, exemplars, maps = synthesise_pairs(
+        data['inputs'][0], params['exemplar_corners'],
+        samples[0].metainfo['img_shape'][0],
+        samples[0].metainfo['exemplar_size'],
+        exemplar_augmentation=params.get('exemplar_augmentation'),
+        context_augmentation=params.get('context_augmentation'),
+        photometric=params.get('exemplar_photometric'),
+        flipped=params['exemplar_flipped'],
+        blur_reach=blur_reach)
+    give_rows(samples, dict(params, corr_maps=maps))
+    return dict(inputs=[context, *exemplars.unbind(1)], data_samples=samples)

@@ -28,6 +28,20 @@ exemplar_augmentation = [
     dict(type='Solarize', thr=128, prob=0.2),
 ]
 
+# The same recipe in the vocabulary of the one batched pair synthesis
+# (DrawCorrelationalPair; torchvision's definitions), opt-in for now:
+# configs/cim_vitb_300e_batched-pairs.py.
+exemplar_augmentation_recipe = dict(
+    jitter_prob=0.8,  # ColorJitter(0.4, 0.4, 0.2, 0.1), random order
+    brightness=(0.6, 1.4),
+    contrast=(0.6, 1.4),
+    saturation=(0.8, 1.2),
+    hue=(-0.1, 0.1),
+    gray_prob=0.2,
+    blur_prob=0.5,
+    blur_sigma=(0.1, 2.0),
+    solarize_prob=0.2)  # threshold 128
+
 train_pipeline = [
     # Undecodable, truncated or too small files are skipped and logged by
     # name (on_bad_image='raise' stops at the first); SkippedImagesHook

@@ -167,21 +167,28 @@ def test_pair_parameters_travel_as_batch_tensors_and_come_back_per_sample(
                            torch.from_numpy(dev[i]['exemplar_corners']))
 
 
+@pytest.mark.parametrize('transform', [
+    dict(type='CorrelationalPairParams', pixels='device'),
+    dict(type='DrawCorrelationalPair', context_augmentation={})
+])
 def test_synthesise_pairs_gives_each_sample_the_same_pair_in_any_batch(
-        draw):
+        transform, draw):
     """A sample's context, exemplars and maps do not depend on the samples
     it is batched with: the same function may build a whole batch (the
     preprocessor) or a worker's part of it."""
-    samples = draw(dict(type='CorrelationalPairParams', pixels='device'), 4)
+    samples = draw(transform, 4)
     pack = TRANSFORMS.build(dict(type='PackCIMInputs'))
     batch = default_collate([pack(dict(s)) for s in samples])
     params = batch['pair_params']
 
     def build(rows):
         return synthesise_pairs(
-            batch['inputs'][0][rows], params['exemplar_corners'][rows],
-            params['exemplar_photometric'][rows],
-            params['exemplar_flipped'][rows], M, N)
+            batch['inputs'][0][rows], params['exemplar_corners'][rows], M, N,
+            **{arg: params[key][rows] for arg, key in (
+                ('exemplar_augmentation', 'exemplar_augmentation'),
+                ('context_augmentation', 'context_augmentation'),
+                ('photometric', 'exemplar_photometric')) if key in params},
+            flipped=params['exemplar_flipped'][rows])
 
     whole = build(slice(0, 4))
     halves = [build(slice(0, 2)), build(slice(2, 4))]
@@ -191,3 +198,83 @@ def test_synthesise_pairs_gives_each_sample_the_same_pair_in_any_batch(
     assert whole[2].dtype == torch.uint8
     for part, parts in zip(whole, zip(*halves)):
         assert torch.equal(part, torch.cat(parts))
+
+
+# The batched synthesis with torchvision's definitions (DrawCorrelationalPair).
+
+
+def torchvision_recipe(rgb: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    """One exemplar's augmentation by torchvision's own functions, on the
+    [0, 1] float image, in the release's order; back to [0, 255]."""
+    import torchvision.transforms.v2.functional as tvf
+    from cim_mm.datasets.transforms import exemplar_photometric_params as pp
+    x = rgb / 255
+    if p[pp.JITTER]:
+        ops = (tvf.adjust_brightness, tvf.adjust_contrast,
+               tvf.adjust_saturation, tvf.adjust_hue)
+        for op in p[pp.ORDER].long().tolist():
+            x = ops[op](x, p[pp.BRIGHTNESS + op].item())
+    if p[pp.GRAY]:
+        x = tvf.rgb_to_grayscale(x, num_output_channels=3)
+    if p[pp.BLUR]:
+        sigma = p[pp.BLUR_SIGMA].item()
+        x = tvf.gaussian_blur(x, [13, 13], [sigma, sigma])
+    if p[pp.SOLARIZE]:
+        x = tvf.solarize(x, 128 / 255)
+    if p[pp.FLIP]:
+        x = tvf.horizontal_flip(x)
+    return x * 255
+
+
+def test_batched_exemplars_are_torchvision_on_the_resampled_crops(draw):
+    """Each exemplar of a batch is torchvision's recipe, with its drawn
+    parameters, applied to its RGB crop (channel order, operation order,
+    flip after the augmentation), rounded once."""
+    samples = draw(dict(type='DrawCorrelationalPair'), 8)
+    pack = TRANSFORMS.build(dict(type='PackCIMInputs'))
+    batch = default_collate([pack(dict(s)) for s in samples])
+    params = batch['pair_params']
+    search = batch['inputs'][0]
+    _, exemplars, maps = synthesise_pairs(
+        search, params['exemplar_corners'], M, N,
+        exemplar_augmentation=params['exemplar_augmentation'])
+    _, crops, plain_maps = synthesise_pairs(search, params['exemplar_corners'],
+                                            M, N)
+    assert torch.equal(maps, plain_maps)
+    drawn = params['exemplar_augmentation'].flatten(0, 1)
+    exemplars, crops = exemplars.flatten(0, 1), crops.flatten(0, 1)
+    assert exemplars.shape == (8 * K, 3, N, N)
+    assert torch.equal(exemplars, exemplars.round().clamp(0, 255))
+    changed = 0
+    for i in range(len(drawn)):
+        ref = torchvision_recipe(crops[i].flip(0), drawn[i]).round().flip(0)
+        diff = (exemplars[i] - ref).abs()
+        # float32 rounding of the same arithmetic: a value within a unit
+        # in the last place of .5 may round the other way.
+        assert diff.max() <= 1, (i, drawn[i], diff.max())
+        assert (diff > 0).float().mean() < 0.01
+        changed += not torch.equal(exemplars[i], crops[i])
+    assert changed > len(drawn) // 2  # the release's recipe changes most
+
+
+def test_context_augmentation_changes_the_context_only(draw):
+    samples = draw(dict(type='DrawCorrelationalPair', exemplar_augmentation=None,
+                        context_augmentation=dict(jitter_prob=1.,
+                                                  gray_prob=0.)), 4)
+    pack = TRANSFORMS.build(dict(type='PackCIMInputs'))
+    batch = default_collate([pack(dict(s)) for s in samples])
+    params = batch['pair_params']
+    args = (batch['inputs'][0], params['exemplar_corners'], M, N)
+    context, exemplars, maps = synthesise_pairs(
+        *args, exemplar_augmentation=params['exemplar_augmentation'],
+        context_augmentation=params['context_augmentation'])
+    plain_context, plain_exemplars, plain_maps = synthesise_pairs(*args)
+    assert torch.equal(maps, plain_maps)
+    flips = params['exemplar_flipped'][..., None, None, None]
+    assert torch.equal(exemplars, torch.where(flips, plain_exemplars.flip(-1),
+                                              plain_exemplars))
+    for i in range(4):
+        ref = torchvision_recipe(plain_context[i].flip(0),
+                                 params['context_augmentation'][i])
+        assert (context[i] - ref.round().flip(0)).abs().max() <= 1
+        assert (context[i] - plain_context[i]).abs().max() > 5
