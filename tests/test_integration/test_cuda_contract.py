@@ -34,6 +34,8 @@ from mmpretrain.registry import MODELS, TRANSFORMS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 VITB = osp.join(REPO, 'configs', 'cim_vitb_300e.py')
+#: The one batched pair synthesis (DrawCorrelationalPair), opt-in.
+VITB_BATCHED = osp.join(REPO, 'configs', 'cim_vitb_300e_batched-pairs.py')
 TRACKERS = [
     osp.join(REPO, 'configs', 'ablations', f'cim_vitb_300e_in200_{name}.py')
     for name in ('siamfc', 'siamrpn', 'transt')
@@ -59,8 +61,9 @@ def device_batch(cfg, files, batch_size):
     the pixels left to the device, and its collate_fn."""
     loader = cfg.train_dataloader
     steps = [dict(step) for step in loader.dataset.pipeline]
-    pair = next(s for s in steps if s['type'] == 'CorrelationalPairParams')
-    pair['pixels'] = 'device'
+    for step in steps:
+        if step['type'] == 'CorrelationalPairParams':
+            step['pixels'] = 'device'
     pipeline = Compose([TRANSFORMS.build(step) for step in steps])
     collate_cfg = dict(loader.collate_fn)
     collate = functools.partial(
@@ -100,9 +103,10 @@ def fake_cuda_steps(config, files, batch_sizes):
     return results
 
 
-@pytest.fixture(scope='module')
-def vitb_steps(image_files):
-    return fake_cuda_steps(VITB, image_files, (4, 8))
+@pytest.fixture(scope='module', params=[VITB, VITB_BATCHED],
+                ids=['opencv-exact', 'batched'])
+def vitb_steps(request, image_files):
+    return fake_cuda_steps(request.param, image_files, (4, 8))
 
 
 def test_preprocessor_and_loss_make_no_host_device_sync(vitb_steps):
@@ -136,8 +140,11 @@ def test_every_output_is_on_the_device_and_the_loss_fp32(vitb_steps):
         assert data['inputs'][1].shape == (batch_size, 3, 64, 64)
         for sample in data['data_samples']:
             # Every per-sample field the heads, hooks and metrics read.
-            for key in ('corr_maps', 'exemplar_corners', 'exemplar_flipped',
-                        'exemplar_photometric'):
+            keys = {'corr_maps', 'exemplar_corners', 'exemplar_flipped'}
+            assert keys < set(sample.keys())
+            assert {'exemplar_photometric', 'exemplar_augmentation'} & set(
+                sample.keys())
+            for key in sample.keys():
                 assert sample.get(key).device.type == 'cuda', key
             assert sample.corr_maps.shape == (6, 160, 160)
             assert sample.corr_maps.dtype == torch.uint8
