@@ -355,6 +355,36 @@ def test_one_core_rate_times_decode_and_pipeline_per_sample(
     assert all(len(sample['inputs']) == 7 for _, sample in read)
 
 
+
+def test_one_core_rate_with_collate_batch_times_the_collate_fn_too(
+        data_tool, monkeypatch, clock, tmp_path, keep_threads):
+    data_tool.write_jpeg_tree(str(tmp_path), 3)
+    use_clock(monkeypatch, data_tool, clock.perf_counter)
+    collated = []
+
+    def timed_collate(samples):
+        """The config's collate_fn; each call takes 1 s of the fake clock."""
+        collated.append(real(samples))
+        clock.tick(1.0)
+        return collated[-1]
+
+    cfg = Config.fromfile(DEMO)
+    cfg.train_dataloader.dataset.pipeline[1] = dict(
+        type='DrawCorrelationalPair', context_size=96, exemplar_size=48)
+    cfg.train_dataloader.collate_fn = dict(type='pair_synthesis_collate')
+    real = data_tool.FUNCTIONS.get('pair_synthesis_collate')
+    monkeypatch.setattr(data_tool, 'FUNCTIONS', types.SimpleNamespace(
+        get=lambda name: timed_collate))
+    rate = data_tool.one_core_rate(cfg, str(tmp_path), 3, collate_batch=2)
+    # 3 samples -> 2 timed batches of 2 (after 2 warm-up ones), 1 s each
+    assert rate == 4 / 2.0
+    assert len(collated) == 4
+    # the collate built the pairs: uint8 contexts and exemplars with maps
+    assert [x.shape[1:] for x in collated[-1]['inputs'][:2]] == [
+        (3, 96, 96), (3, 48, 48)]
+    assert collated[-1]['data_samples'][0].corr_maps.shape == (6, 96, 96)
+
+
 # stress_launchers.py
 
 

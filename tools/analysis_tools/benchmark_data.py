@@ -5,7 +5,10 @@
    quality 90 (ImageNet's typical size and quality).
 2. One core: each config's training pipeline, decode included
    (``dataset[i]``), in samples/s; with ``--compare`` the second config's
-   on the same files in the same process, and the ratio.
+   on the same files in the same process, and the ratio. With
+   ``--collate-batch B`` the samples are also collated in batches of B by
+   the config's ``collate_fn`` (which may build the pairs:
+   ``pair_synthesis_collate``), included in the time.
 3. ``--workers W``: the config's own dataloader with W workers for
    ``--iters`` batches, in samples/s; with ``--train``, also the model's
    training step on the device, reporting the share of the wall time that
@@ -24,6 +27,7 @@ import os
 os.environ.setdefault('OMP_NUM_THREADS', '1')
 
 import argparse  # noqa: E402
+import functools  # noqa: E402
 import os.path as osp  # noqa: E402
 import random  # noqa: E402
 import tempfile  # noqa: E402
@@ -33,7 +37,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
-from mmengine.registry import DefaultScope  # noqa: E402
+from mmengine.registry import FUNCTIONS, DefaultScope  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 from mmpretrain.registry import DATASETS, MODELS  # noqa: E402
@@ -49,6 +53,12 @@ def parse_args(argv=None):
     parser.add_argument('config')
     parser.add_argument('--compare', metavar='CONFIG',
                         help='a second config timed on the same files')
+    parser.add_argument('--compare-cfg-options', nargs='+',
+                        action=DictAction,
+                        help='--cfg-options for the --compare config')
+    parser.add_argument('--collate-batch', type=int, default=0,
+                        help='one-core figures: also collate batches of '
+                        'this size with the config\'s collate_fn')
     parser.add_argument('--data-root',
                         help='where the JPEG tree is (written if missing); '
                         'default: a temporary folder')
@@ -107,19 +117,33 @@ def dataset_config(cfg, data_root):
     return dataset
 
 
-def one_core_rate(cfg, data_root, num_samples):
-    """Samples/s of ``dataset[i]`` (decode + pipeline) on this thread."""
+def one_core_rate(cfg, data_root, num_samples, collate_batch=0):
+    """Samples/s of ``dataset[i]`` (decode + pipeline) on this thread; with
+    ``collate_batch``, also the config's ``collate_fn`` on batches of that
+    size (``num_samples`` rounded up to whole batches)."""
     cv2.setNumThreads(1)
     torch.set_num_threads(1)
     with DefaultScope.overwrite_default_scope(
             cfg.get('default_scope', 'mmpretrain')):
         dataset = DATASETS.build(dataset_config(cfg, data_root))
-    for index in range(5):  # warm-up
-        dataset[index % len(dataset)]
+        collate_cfg = dict(cfg.train_dataloader.get(
+            'collate_fn', dict(type='pseudo_collate')))
+        collate = functools.partial(FUNCTIONS.get(collate_cfg.pop('type')),
+                                    **collate_cfg)
+    batch = collate_batch or 1
+    batches = -(-num_samples // batch)
+
+    def run(count):
+        for first in range(0, count * batch, batch):
+            samples = [dataset[(first + i) % len(dataset)]
+                       for i in range(batch)]
+            if collate_batch:
+                collate(samples)
+
+    run(max(1, 5 // batch))  # warm-up
     start = time.perf_counter()
-    for index in range(num_samples):
-        dataset[index % len(dataset)]
-    return num_samples / (time.perf_counter() - start)
+    run(batches)
+    return batches * batch / (time.perf_counter() - start)
 
 
 def loader_rate(cfg, data_root, args):
@@ -183,14 +207,19 @@ def main(argv=None):
     rates = []
     for path in filter(None, [args.config, args.compare]):
         cfg = load_config(path)
-        if path == args.config and args.cfg_options:
-            cfg.merge_from_dict(args.cfg_options)
+        options = (args.cfg_options if path == args.config else
+                   args.compare_cfg_options)
+        if options:
+            cfg.merge_from_dict(options)
         random.seed(args.seed)
         np.random.seed(args.seed)
-        rate = one_core_rate(cfg, data_root, args.num_samples)
+        rate = one_core_rate(cfg, data_root, args.num_samples,
+                             args.collate_batch)
         rates.append(rate)
-        print(f'{path}: one core, decode + pipeline: {rate:.1f} samples/s',
-              flush=True)
+        what = 'decode + pipeline' + (
+            f' + collate_fn (batches of {args.collate_batch})'
+            if args.collate_batch else '')
+        print(f'{path}: one core, {what}: {rate:.1f} samples/s', flush=True)
     if args.compare:
         print(f'{args.config} / {args.compare}: {rates[0] / rates[1]:.2f}x '
               'samples/s on one core')
