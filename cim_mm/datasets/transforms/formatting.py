@@ -34,8 +34,9 @@ class PackCIMInputs(PackInputs):
       data fields (``corr_maps``: K x m x m uint8, ``exemplar_corners``: K x
       4 x 2 float32, ``exemplar_flipped``: K bool).
     - ``pair_params`` (search samples only): the ``algorithm_keys`` present
-      (``exemplar_corners``, ``exemplar_flipped``, ``exemplar_photometric``:
-      K x P float32) as a dict of tensors, so that ``default_collate``
+      (``exemplar_corners``, ``exemplar_flipped``, and
+      ``exemplar_photometric`` K x 26 or ``exemplar_augmentation`` K x 14
+      with ``context_augmentation`` 14, float32) as a dict of tensors, so that ``default_collate``
       stacks each into one (B, ...) tensor that the DataLoader pins and
       ``CIMDataPreprocessor`` moves in one copy (not one per sample), then
       gives every data sample its row.
@@ -43,7 +44,8 @@ class PackCIMInputs(PackInputs):
     Args:
         algorithm_keys (Sequence[str]): Keys stored as tensors in the data
             sample, when present. Defaults to ``('corr_maps',
-            'exemplar_corners', 'exemplar_flipped', 'exemplar_photometric')``.
+            'exemplar_corners', 'exemplar_flipped', 'exemplar_photometric',
+            'exemplar_augmentation', 'context_augmentation')``.
         meta_keys (Sequence[str]): Keys stored as metainfo. Defaults to
             :attr:`PackInputs.DEFAULT_META_KEYS` (``sample_idx``,
             ``img_path``, ``ori_shape``, ``img_shape``, ...).

@@ -15,27 +15,31 @@ from ..utils.photometric_ops import blur_reach
 class CIMDataPreprocessor(SelfSupDataPreprocessor):
     """``SelfSupDataPreprocessor`` that builds CIM pairs on the device.
 
-    Two inputs are accepted:
+    Three inputs are accepted:
 
-    - From :class:`CorrelationalPairParams` (the shipped configs): inputs
-      ``[search (B, 3, S, S)]`` uint8, ``pair_params`` with the batch
-      tensors ``exemplar_corners`` (B, K, 4, 2), ``exemplar_flipped`` (B, K)
-      and ``exemplar_photometric`` (B, K, P) (stacked by ``default_collate``
-      from :class:`PackCIMInputs`), and data samples with metainfo
-      ``img_shape`` (m, m) and ``exemplar_size`` n. Each batch tensor is
-      moved in one (non-blocking when pinned) copy; then, batched on the
-      device: the context (the search image resized to m, antialiased),
-      the K exemplars (``grid_sample`` of each rotated rectangle, 3 x 3
-      samples per pixel averaged), their photometric augmentation with the
-      drawn parameters, their flips, and the (K, m, m) uint8 correlation
-      maps. No host-device synchronisation: the blur's kernel reach is read
+    - From :class:`DrawCorrelationalPair` (the one batched synthesis,
+      opt-in): inputs ``[search (B, 3, S, S)]`` uint8 and ``pair_params``
+      with the batch tensors ``exemplar_corners`` (B, K, 4, 2),
+      ``exemplar_flipped`` (B, K), ``exemplar_augmentation`` (B, K, 14) and,
+      when drawn, ``context_augmentation`` (B, 14) (stacked by
+      ``default_collate`` from :class:`PackCIMInputs`); data samples with
+      metainfo ``img_shape`` (m, m) and ``exemplar_size`` n. Each batch
+      tensor is moved in one (non-blocking when pinned) copy, then
+      :func:`~cim_mm.models.utils.pair_synthesis.synthesise_batch` builds
+      the pairs on the device: contexts, exemplars with torchvision's
+      photometric definitions, flips, maps; no host-device
+      synchronisation.
+    - From :class:`CorrelationalPairParams`: the same with
+      ``exemplar_photometric`` (B, K, 26), applied with OpenCV's uint8
+      arithmetic (``photometric_ops``); the blur's kernel reach is read
       from the parameters while they are still on the host.
-    - From :class:`CorrelationalCrop`: inputs ``[context (B, 3, m, m),
-      K x exemplar (B, 3, n, n)]``; samples packed without ``corr_maps``
-      get them rasterised here from ``exemplar_corners``.
+    - From :class:`CorrelationalCrop` or ``pair_synthesis_collate``: inputs
+      ``[context (B, 3, m, m), K x exemplar (B, 3, n, n)]``; samples packed
+      without ``corr_maps`` get them rasterised here from
+      ``exemplar_corners``.
 
-    Either way the maps are the CPU transform's, bit for bit, and never
-    cross the bus. Output as ``SelfSupDataPreprocessor``: ``[context,
+    The maps are the CPU transform's, bit for bit, and never cross the
+    bus. Output as ``SelfSupDataPreprocessor``: ``[context,
     exemplar_0, ..., exemplar_{K-1}]`` normalised float (RGB when
     ``to_rgb``: a channel flip on the device) and the data samples, each
     with its own rows of the pair parameters (views of the batch tensors)
