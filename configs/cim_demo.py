@@ -33,20 +33,14 @@ model = dict(
 train_pipeline = [
     dict(type='LoadCheckedImage'),
     dict(
-        type='CorrelationalPairParams',  # pixels on the GPU if there is one
+        type='DrawCorrelationalPair',
         context_size=context_size,
         exemplar_size=exemplar_size,
-        exemplar_transforms=[],
+        exemplar_augmentation=None,
         exemplar_flip_prob=0.0),
     dict(type='PackCIMInputs'),
 ]
-# The held-out pairs are built in the worker on every machine: the same
-# draws and maps, and the picture (tools/demo.py) needs their pixels.
-val_pipeline = [
-    train_pipeline[0],
-    dict(train_pipeline[1], pixels='worker'),
-    train_pipeline[2],
-]
+val_pipeline = train_pipeline
 
 train_dataloader = dict(
     batch_size=16,

@@ -77,9 +77,10 @@ def main():
     batch = default_collate(
         [dataset[key] for key in runner.val_dataloader.sampler])
     with torch.no_grad():
+        pairs = model.data_preprocessor.build_pairs(dict(batch))
         predictions = model.val_step(batch)
     out_file = osp.join(cfg.work_dir, 'correlation_maps.png')
-    draw_correlation_grid(batch['inputs'], predictions, out_file)
+    draw_correlation_grid(pairs['inputs'], predictions, out_file)
 
     ckpt = osp.join(cfg.work_dir, f'iter_{cfg.train_cfg.max_iters}.pth')
     print(f'checkpoint: {ckpt}')

@@ -23,8 +23,11 @@ __all__ = [
     'draw_overlay'
 ]
 
-_CROP_TYPES = ('CorrelationalCrop', 'CorrelationalPairParams')
-_DEFAULT_SIZES = (160, 64)  # CorrelationalCrop's defaults
+# The pair transform, and the names it had in the configs that checkpoints
+# written before carry (read for their sizes only).
+_CROP_TYPES = ('DrawCorrelationalPair', 'CorrelationalCrop',
+               'CorrelationalPairParams')
+_DEFAULT_SIZES = (160, 64)  # DrawCorrelationalPair's defaults
 
 
 class MapRegion(NamedTuple):
@@ -158,17 +161,18 @@ def read_bgr(image, what: str) -> np.ndarray:
 
 
 def resize_square(img: np.ndarray, size: int) -> np.ndarray:
-    """Resize to size x size as CorrelationalCrop does: INTER_AREA when both
-    sides shrink, else bicubic."""
+    """Resize to size x size as DrawCorrelationalPair resizes its search
+    image: INTER_AREA when both sides shrink, else bicubic."""
     shrinking = img.shape[0] >= size and img.shape[1] >= size
     return cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA
                       if shrinking else cv2.INTER_CUBIC)
 
 
 def correlation_sizes(cfg: Mapping) -> Tuple[int, int]:
-    """``(context_size, exemplar_size)`` of the first ``CorrelationalCrop``
-    / ``CorrelationalPairParams`` in the config's train (then val, test)
-    dataloader, nested dataset wrappers included."""
+    """``(context_size, exemplar_size)`` of the first pair transform
+    (``DrawCorrelationalPair``, or a removed one in an older config) in the
+    config's train (then val, test) dataloader, nested dataset wrappers
+    included."""
 
     def search(node):
         if isinstance(node, Mapping):
@@ -191,8 +195,7 @@ def correlation_sizes(cfg: Mapping) -> Tuple[int, int]:
         if sizes:
             return sizes
     raise ValueError(
-        'The config has no CorrelationalCrop / CorrelationalPairParams in '
-        'its dataloaders, so the context and exemplar sizes are unknown: '
+        'The config has no DrawCorrelationalPair in its dataloaders, so the context and exemplar sizes are unknown: '
         'pass context_size= and exemplar_size= to CorrelationInferencer.')
 
 

@@ -13,7 +13,7 @@ resized to the square ``exemplar_size`` (aspect not kept, like the training
 exemplars of shape 1/3..3). The predicted map (context resolution) is
 resized back to the image's own width and height, so boxes are in input
 pixels. Both sizes come from the config's train pipeline
-(``CorrelationalCrop`` / ``CorrelationalPairParams``).
+(``DrawCorrelationalPair``).
 """
 import copy
 import os.path as osp
@@ -28,12 +28,12 @@ import numpy as np
 import torch
 from mmengine.config import Config
 from mmpretrain.apis import BaseInferencer, ModelHub, get_model
+from mmpretrain.datasets.transforms import PackInputs
 from mmpretrain.structures import DataSample
 
 from cim_mm.checkpoint import (CheckpointConversionError, describe_prefixes,
                                read_checkpoint, source_state_dict)
 from cim_mm.compat.model_hub import registered_models
-from cim_mm.datasets.transforms import PackCIMInputs
 from cim_mm.models.algorithms import CIM
 from .correlation_box import (check_threshold, correlation_sizes, crop_box,
                               draw_overlay, largest_region, read_bgr,
@@ -191,7 +191,10 @@ class CorrelationInferencer(BaseInferencer):
             found = correlation_sizes(cfg)
             self._sizes = tuple(s or f for s, f in zip(self._sizes, found))
         self.context_size, self.exemplar_size = self._sizes
-        self._pack = PackCIMInputs(
+        # inputs [context (3, m, m), exemplar (3, n, n)]: a pair already
+        # built, which the data preprocessor only normalises
+        self._pack = PackInputs(
+            input_key='pair',
             algorithm_keys=(),
             meta_keys=('img_path', 'ori_shape', 'img_shape', 'query_box',
                        'exemplar_path'))
@@ -221,8 +224,7 @@ class CorrelationInferencer(BaseInferencer):
         m = self.context_size
         exemplar_path = query.get('exemplar')
         return self._pack(
-            dict(context=resize_square(image, m),
-                 exemplars=exemplar[None],
+            dict(pair=[resize_square(image, m), exemplar],
                  img_path=query['image']
                  if isinstance(query['image'], str) else None,
                  ori_shape=image.shape[:2],

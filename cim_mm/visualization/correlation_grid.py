@@ -6,8 +6,9 @@ import torch
 
 
 def _rgb(chw_bgr: torch.Tensor) -> np.ndarray:
-    """(3, H, W) uint8 BGR tensor -> (H, W, 3) uint8 RGB array."""
-    return chw_bgr.flip(0).permute(1, 2, 0).cpu().numpy()
+    """(3, H, W) BGR tensor with integer grey levels -> (H, W, 3) uint8
+    RGB array."""
+    return chw_bgr.flip(0).permute(1, 2, 0).to(torch.uint8).cpu().numpy()
 
 
 def draw_correlation_grid(inputs: Sequence[torch.Tensor],
@@ -18,8 +19,9 @@ def draw_correlation_grid(inputs: Sequence[torch.Tensor],
     """Save a grid: context | exemplar | true map | predicted map, a row each.
 
     Args:
-        inputs: the packed, collated (not normalised) inputs of one batch:
-            ``[context (B,3,m,m), exemplar_0 (B,3,n,n), ...]`` uint8 BGR.
+        inputs: the pair pixels of one batch (not normalised):
+            ``[context (B,3,m,m), exemplar_0 (B,3,n,n), ...]`` BGR, uint8
+            or integer-valued float (``CIMDataPreprocessor.build_pairs``).
         predictions: the B data samples returned by ``CIM.predict`` /
             ``val_step``, with ``corr_maps`` and ``pred_corr_maps`` (K,m,m).
         out_file: where to write the PNG.
@@ -33,9 +35,10 @@ def draw_correlation_grid(inputs: Sequence[torch.Tensor],
     if len(inputs) < 2:
         raise ValueError(
             'draw_correlation_grid needs the pair pixels [context, '
-            'exemplar_0, ...]; this batch holds only search images (pixels '
-            "built on the device): build it with CorrelationalPairParams("
-            "pixels='worker') or CorrelationalCrop.")
+            'exemplar_0, ...]; this batch holds only search images: build '
+            "the pairs first, with the model's "
+            "data_preprocessor.build_pairs(batch) or "
+            "collate_fn=dict(type='pair_synthesis_collate').")
     contexts, exemplars = inputs[0], inputs[1:]
     k_show = min(exemplars_per_image, len(exemplars))
     rows = [(b, k) for b in range(len(predictions)) for k in range(k_show)]

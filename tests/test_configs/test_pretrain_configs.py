@@ -10,7 +10,7 @@ from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS
 
 import cim_mm  # noqa: F401
-from cim_mm.datasets.transforms import DEFAULT_EXEMPLAR_TRANSFORMS
+from cim_mm.datasets.transforms import RELEASE_AUGMENTATION
 
 CONFIGS = osp.join(osp.dirname(osp.dirname(osp.dirname(__file__))), 'configs')
 PAPER = ['cim_vitb_300e.py', 'cim_vits_300e.py', 'cim_r50_300e.py',
@@ -52,9 +52,9 @@ def test_recipe_matches_table9(name):
 def test_pairs_match_table9(name):
     cfg = load(name)
     crop, = [t for t in cfg.train_dataloader.dataset.pipeline
-             if t.type in ('CorrelationalCrop', 'CorrelationalPairParams')]
-    # pairs drawn in the worker, pixels built on the GPU when there is one
-    assert crop.type == 'CorrelationalPairParams'
+             if t.type == 'DrawCorrelationalPair']
+    # pairs drawn in the worker, pixels built by the data preprocessor
+    assert cfg.train_dataloader.collate_fn.type == 'default_collate'
     assert cfg.model.data_preprocessor.type == 'CIMDataPreprocessor'
     assert (crop.context_size, crop.exemplar_size, crop.num_exemplars) == (
         160, 64, 6)
@@ -142,16 +142,16 @@ def test_every_config_builds_its_model_on_cpu(name):
 
 
 def test_exemplar_augmentation_is_named_once():
-    """The base dataset config's list is the class default (the two cannot
-    drift) and the context-aug ablation applies that list to the context."""
-    release = list(DEFAULT_EXEMPLAR_TRANSFORMS)
+    """The base dataset config's recipe is the class default (the two cannot
+    drift) and the context-aug ablation applies that recipe to the context."""
     base = load('_base_/datasets/imagenet_cim.py')
-    assert base.exemplar_augmentation == release
-    assert base.train_pipeline[1].exemplar_transforms == release
+    assert base.exemplar_augmentation == RELEASE_AUGMENTATION
+    assert base.train_pipeline[1].exemplar_augmentation == RELEASE_AUGMENTATION
     ablation = load('ablations/cim_vitb_300e_in200_context-aug.py')
-    crop = ablation.train_dataloader.dataset.pipeline[1]
-    assert crop.type == 'CorrelationalCrop'
-    assert crop.context_transforms == release
+    pair = ablation.train_dataloader.dataset.pipeline[1]
+    assert pair.type == 'DrawCorrelationalPair'
+    assert pair.context_augmentation == RELEASE_AUGMENTATION
+    assert pair.exemplar_augmentation == RELEASE_AUGMENTATION
 
 
 @pytest.mark.parametrize('name', PAPER + ['cim_vitb_300e_folder.py'])

@@ -36,7 +36,7 @@ def readme_commands():
 def test_readme_lists_every_ablation_family():
     joined = ' '.join(readme_commands())
     for needle in ('scale_range', 'ratio_range', 'rotation_range',
-                   'exemplar_transforms', 'context-aug', 'bootstrap=shared',
+                   'exemplar_augmentation', 'context-aug', 'bootstrap=shared',
                    'bootstrap=online_context', 'BalancedBinaryCrossEntropy',
                    'SigmoidMSELoss', 'FocalLoss', 'correlation=convolution',
                    'predictor=deconv', 'neck.depth', 'neck.embed_dim',

@@ -17,10 +17,12 @@ DEMO_CONFIG = osp.join(
 
 
 def _loader(data_root, workers, **sampler):
+    """The demo's loader, its pairs built in the workers (pixels, maps)."""
     cfg = Config.fromfile(DEMO_CONFIG).train_dataloader
     cfg.dataset.data_root = data_root
     cfg.update(batch_size=3, num_workers=workers,
-               persistent_workers=workers > 0)
+               persistent_workers=workers > 0,
+               collate_fn=dict(type='pair_synthesis_collate'))
     cfg.sampler = dict(type='ResumableSampler', shuffle=True, **sampler)
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         return Runner.build_dataloader(cfg, seed=0)
@@ -46,7 +48,8 @@ def _assert_same(a, b):
             assert torch.equal(u, v)
         for s, t in zip(x['data_samples'], y['data_samples']):
             assert s.sample_idx == t.sample_idx
-            for key in ('corr_maps', 'exemplar_corners', 'exemplar_flipped'):
+            for key in ('corr_maps', 'exemplar_corners', 'exemplar_flipped',
+                        'exemplar_augmentation'):
                 assert torch.equal(s.get(key), t.get(key)), key
 
 

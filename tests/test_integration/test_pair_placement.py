@@ -1,4 +1,4 @@
-"""The shipped ViT-B config on the batched pair synthesis gives the same
+"""The shipped ViT-B config gives the same
 pairs on a machine with a GPU and on one without: nothing in the pipeline
 depends on ``torch.cuda.is_available()``, and the two placements of the one
 function (the preprocessor on the model's device; ``pair_synthesis_collate``
@@ -19,7 +19,7 @@ from cim_mm.datasets import SampleKey, pair_synthesis_collate
 from mmpretrain.registry import MODELS, TRANSFORMS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIG = osp.join(REPO, 'configs', 'cim_vitb_300e_batched-pairs.py')
+CONFIG = osp.join(REPO, 'configs', 'cim_vitb_300e.py')
 
 
 def build_as(machine_has_gpu, files):

@@ -20,8 +20,6 @@ ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / 'tools' / 'analysis_tools'
 DEMO = str(ROOT / 'configs' / 'cim_demo.py')
 PRETRAIN = str(ROOT / 'configs' / 'cim_vitb_300e.py')
-# pairs built in the worker, as on a machine without GPU, on any machine
-PIXELS_IN_WORKER = 'train_dataloader.dataset.pipeline.1.pixels'
 
 
 def load_tool(name):
@@ -102,7 +100,6 @@ def demo_bench(tool, layers, batch_size=1, *flags):
                             '1', '--warmup', '0', *flags])
     return tool.Bench(DEMO, args, 'cpu', {
         'model.backbone.arch.num_layers': layers,
-        PIXELS_IN_WORKER: 'worker'
     })
 
 
@@ -198,10 +195,12 @@ def test_bench_builds_the_wrapper_and_the_batch_asked_for(train_tool):
     optimizer = bench.optim_wrapper.optimizer
     assert type(optimizer) is torch.optim.AdamW
     assert all(group['fused'] for group in optimizer.param_groups)
-    # the fixed batch: one 96 px context and six 48 px exemplars per pair
+    # the fixed batch: search images and the drawn parameters, from which
+    # the step's data preprocessor builds 96 px contexts and 48 px exemplars
     inputs = bench.batch['inputs']
-    assert [tuple(x.shape) for x in inputs] == \
-        [(2, 3, 96, 96)] + [(2, 3, 48, 48)] * 6
+    assert [tuple(x.shape) for x in inputs] == [(2, 3, 224, 224)]
+    assert bench.batch['pair_params']['exemplar_corners'].shape == (2, 6, 4,
+                                                                    2)
     assert len(bench.batch['data_samples']) == 2
     # other algorithms get random 224 px images, no data samples
     batch = train_tool.fixed_batch(ConfigDict(model=dict(type='MAE')), 3)
@@ -283,11 +282,10 @@ def test_default_image_is_a_jpeg_the_pipeline_turns_into_a_pair(
     assert cv2.imread(path).shape == (400, 600, 3)  # scikit-image's coffee
     pipeline = Compose([
         TRANSFORMS.build(dict(type=name)) for name in
-        ('LoadImageFromFile', 'CorrelationalCrop', 'PackCIMInputs')
+        ('LoadImageFromFile', 'DrawCorrelationalPair', 'PackCIMInputs')
     ])
     sample = pipeline(dict(img_path=path))
-    assert [tuple(x.shape) for x in sample['inputs']] == \
-        [(3, 160, 160)] + [(3, 64, 64)] * 6
+    assert [tuple(x.shape) for x in sample['inputs']] == [(3, 224, 224)]
 
 
 # benchmark_data.py
@@ -345,14 +343,13 @@ def test_one_core_rate_times_decode_and_pipeline_per_sample(
     monkeypatch.setattr(data_tool, 'DATASETS', types.SimpleNamespace(
         build=lambda cfg: TimedDataset(real.build(cfg))))
     cfg = Config.fromfile(DEMO)
-    cfg.merge_from_dict({PIXELS_IN_WORKER: 'worker'})
     rate = data_tool.one_core_rate(cfg, str(tmp_path), 4)
     assert rate == 4 / (4 * 0.5)
     # 5 warm-up samples, then 4 timed ones, cycling over the 3 JPEGs
     assert [index for index, _ in read] == [0, 1, 2, 0, 1, 0, 1, 2, 0]
     paths = {sample['data_samples'].img_path for _, sample in read}
     assert paths == {str(p) for p in tmp_path.rglob('*.JPEG')}
-    assert all(len(sample['inputs']) == 7 for _, sample in read)
+    assert all(len(sample['inputs']) == 1 for _, sample in read)  # search
 
 
 
@@ -369,8 +366,6 @@ def test_one_core_rate_with_collate_batch_times_the_collate_fn_too(
         return collated[-1]
 
     cfg = Config.fromfile(DEMO)
-    cfg.train_dataloader.dataset.pipeline[1] = dict(
-        type='DrawCorrelationalPair', context_size=96, exemplar_size=48)
     cfg.train_dataloader.collate_fn = dict(type='pair_synthesis_collate')
     real = data_tool.FUNCTIONS.get('pair_synthesis_collate')
     monkeypatch.setattr(data_tool, 'FUNCTIONS', types.SimpleNamespace(

@@ -76,7 +76,8 @@ def parse_args(argv=None):
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='overrides for CONFIG (not for --compare), e.g. '
-                        'train_dataloader.dataset.pipeline.1.pixels=device')
+                        'train_dataloader.collate_fn.type='
+                        'pair_synthesis_collate')
     return parser.parse_args(argv)
 
 

@@ -1,9 +1,11 @@
-"""Measure how many CIM samples per second one CPU core produces.
+"""Measure how many CIM pairs per second one CPU core produces.
 
-A sample is what the pre-training pipeline hands to the collate function:
-one context, six exemplars, their correlation maps and the default exemplar
-augmentation (``CorrelationalCrop()`` + ``PackCIMInputs()``). Prints the rate
-with and without the JPEG decode (``LoadImageFromFile``).
+Three rates: the worker's draws (``DrawCorrelationalPair()`` +
+``PackCIMInputs()``: search image and parameters, what a GPU machine's
+worker does), the same with the JPEG decode (``LoadImageFromFile``), and the
+whole pair on this core (decode, draws, then the pixels and maps built by
+``pair_synthesis_collate`` in batches of ``--batch-size``: what a worker
+does on a machine without a GPU), with the release's augmentation.
 
 Everything runs on one thread; set the OpenMP variable too, since it must be
 set before numpy and torch start::
@@ -26,6 +28,7 @@ from mmcv.transforms import Compose
 
 # CIM's components and the 2026-stack adaptations (docs/stack.md)
 import cim_mm.compat.enable  # noqa: F401
+from cim_mm.datasets import pair_synthesis_collate
 from mmpretrain.registry import TRANSFORMS
 
 
@@ -37,6 +40,8 @@ def parse_args():
         '--image',
         help='photo to decode and crop (default: scikit-image\'s 600x400 '
         '"coffee" saved as a quality-90 JPEG, an ImageNet-like file)')
+    parser.add_argument('--batch-size', type=int, default=16,
+                        help='batch of the whole-pair rate')
     parser.add_argument('--seed', type=int, default=0)
     return parser.parse_args()
 
@@ -50,13 +55,23 @@ def default_image(folder):
     return path
 
 
-def samples_per_second(pipeline, make_input, num_samples):
-    for _ in range(5):  # warm-up
-        pipeline(make_input())
+def samples_per_second(pipeline, make_input, num_samples, batch=1,
+                       collate=None):
+    """Samples/s of ``pipeline(make_input())``, with ``collate`` on each
+    ``batch`` of samples when given (``num_samples`` rounded up to whole
+    batches)."""
+    batches = -(-num_samples // batch)
+
+    def run(count):
+        for _ in range(count):
+            samples = [pipeline(make_input()) for _ in range(batch)]
+            if collate is not None:
+                collate(samples)
+
+    run(max(1, 5 // batch))  # warm-up
     start = time.perf_counter()
-    for _ in range(num_samples):
-        pipeline(make_input())
-    return num_samples / (time.perf_counter() - start)
+    run(batches)
+    return batches * batch / (time.perf_counter() - start)
 
 
 def main():
@@ -66,7 +81,7 @@ def main():
     np.random.seed(args.seed)
     random.seed(args.seed)
 
-    crop = TRANSFORMS.build(dict(type='CorrelationalCrop'))
+    draw = TRANSFORMS.build(dict(type='DrawCorrelationalPair'))
     pack = TRANSFORMS.build(dict(type='PackCIMInputs'))
     load = TRANSFORMS.build(dict(type='LoadImageFromFile'))
 
@@ -77,16 +92,20 @@ def main():
               f'{decoded["img"].shape[0]}), {args.num_samples} samples, '
               f'1 thread (OMP_NUM_THREADS='
               f'{os.environ.get("OMP_NUM_THREADS", "unset")})')
+        loaded = Compose([load, draw, pack])
         rows = [
-            ('CorrelationalCrop', crop, lambda: dict(decoded)),
-            ('CorrelationalCrop + PackCIMInputs', Compose([crop, pack]),
-             lambda: dict(decoded)),
-            ('LoadImageFromFile + CorrelationalCrop + PackCIMInputs',
-             Compose([load, crop, pack]), lambda: dict(img_path=path)),
+            ('DrawCorrelationalPair + PackCIMInputs', Compose([draw, pack]),
+             lambda: dict(decoded), {}),
+            ('LoadImageFromFile + DrawCorrelationalPair + PackCIMInputs',
+             loaded, lambda: dict(img_path=path), {}),
+            (f'the same + pair_synthesis_collate (batches of '
+             f'{args.batch_size})', loaded, lambda: dict(img_path=path),
+             dict(batch=args.batch_size, collate=pair_synthesis_collate)),
         ]
-        for name, pipeline, make_input in rows:
-            rate = samples_per_second(pipeline, make_input, args.num_samples)
-            print(f'{name:<55s} {rate:7.1f} samples/s '
+        for name, pipeline, make_input, batching in rows:
+            rate = samples_per_second(pipeline, make_input, args.num_samples,
+                                      **batching)
+            print(f'{name:<62s} {rate:7.1f} samples/s '
                   f'({1000 / rate:5.2f} ms/sample)')
 
 

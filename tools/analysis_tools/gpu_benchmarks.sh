@@ -6,7 +6,7 @@
 # workers) feeding the training step, with its data-wait share; one-core
 # pipeline rates on real JPEGs; a torch.profiler table of CIM's step; last,
 # the compiled step (skipped without a GPU); one batch of pairs synthesised
-# on the device, old path against the batched one. Each step has its own
+# on the device. Each step has its own
 # time limit (400 s in all). Logs and a summary go to $OUT.
 #
 #   OUT=/tmp/gpu bash tools/analysis_tools/gpu_benchmarks.sh
@@ -51,7 +51,7 @@ step() {
     PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" \
         timeout "$limit" "$PYTHON" "$BENCH" "$@" > "$OUT/$name.log" 2>&1
     local rc=$?
-    grep -E 'images/s|samples/s|ms per batch|the time|host-device syncs|Error|error:' \
+    grep -E 'images/s|samples/s|ms per batch|host-device syncs|Error|error:' \
         "$OUT/$name.log" | tee -a "$SUMMARY"
     echo "   exit $rc after $((SECONDS - start)) s" | tee -a "$SUMMARY"
 }
@@ -80,8 +80,7 @@ if [ "$HAS_CUDA" = 1 ]; then
 else
     echo "== bf16_fused_compiled: skipped (no GPU)" | tee -a "$SUMMARY"
 fi
-# One batch of pairs built on the device: the OpenCV-exact synthesis against
-# the one batched implementation (torchvision's definitions).
+# One batch of pairs built on the device (the pair synthesis alone).
 DEVICE=cpu
 [ "$HAS_CUDA" = 1 ] && DEVICE=cuda
 BENCH=$ROOT/tools/analysis_tools/benchmark_pair_synthesis.py \

@@ -12,39 +12,33 @@ PAIR_PARAMS = 'pair_params'
 
 @TRANSFORMS.register_module()
 class PackCIMInputs(PackInputs):
-    """Pack the output of :class:`CorrelationalCrop` or
-    :class:`CorrelationalPairParams` into model inputs.
+    """Pack the output of :class:`DrawCorrelationalPair` into model inputs.
 
-    **Required Keys:** ``context`` (m x m x 3) and ``exemplars`` (K x n x n
-    x 3), or ``search`` (S x S x 3); the ``algorithm_keys`` and
-    ``meta_keys`` present.
+    **Required Keys:** ``search`` (S x S x 3 uint8), ``img_shape`` (m, m),
+    ``exemplar_size`` (n); the ``algorithm_keys`` and ``meta_keys``
+    present.
 
     **Added Keys:**
 
-    - ``inputs``: list of uint8 CHW tensors: ``[context (3, m, m),
-      exemplar_0 (3, n, n), ..., exemplar_{K-1}]`` (K + 1 batches after
-      ``default_collate``, converted element by element by
-      ``SelfSupDataPreprocessor``), or ``[search (3, S, S)]``, from which
-      ``CIMDataPreprocessor`` builds them on the device.
+    - ``inputs``: ``[search (3, S, S)]`` uint8, from which the pair
+      synthesis builds the context and exemplars (``CIMDataPreprocessor``
+      on the device, or ``pair_synthesis_collate`` in the workers).
     - ``data_samples``: :obj:`mmpretrain.structures.DataSample` with the
-      ``meta_keys`` as metainfo, plus ``skipped_images`` (the files
-      ``LoadCheckedImage`` skipped before this sample) whatever the
-      ``meta_keys``, for ``SkippedImagesHook``. For a context-exemplars
-      sample it also holds the ``algorithm_keys`` present as tensors in its
-      data fields (``corr_maps``: K x m x m uint8, ``exemplar_corners``: K x
-      4 x 2 float32, ``exemplar_flipped``: K bool).
-    - ``pair_params`` (search samples only): the ``algorithm_keys`` present
-      (``exemplar_corners``, ``exemplar_flipped``, and
-      ``exemplar_photometric`` K x 26 or ``exemplar_augmentation`` K x 14
-      with ``context_augmentation`` 14, float32) as a dict of tensors, so that ``default_collate``
-      stacks each into one (B, ...) tensor that the DataLoader pins and
-      ``CIMDataPreprocessor`` moves in one copy (not one per sample), then
-      gives every data sample its row.
+      ``meta_keys`` as metainfo, plus ``img_shape`` and ``exemplar_size``
+      (the sizes the synthesis builds) and ``skipped_images`` (the files
+      ``LoadCheckedImage`` skipped before this sample, for
+      ``SkippedImagesHook``) whatever the ``meta_keys``.
+    - ``pair_params``: the ``algorithm_keys`` present
+      (``exemplar_corners`` K x 4 x 2, ``exemplar_flipped`` K,
+      ``exemplar_augmentation`` K x 14 and ``context_augmentation`` 14) as
+      a dict of tensors beside the data sample, so that ``default_collate``
+      stacks each into one (B, ...) tensor, which the DataLoader pins and
+      the synthesis moves in one copy (not one per sample) before giving
+      every data sample its rows.
 
     Args:
-        algorithm_keys (Sequence[str]): Keys stored as tensors in the data
-            sample, when present. Defaults to ``('corr_maps',
-            'exemplar_corners', 'exemplar_flipped', 'exemplar_photometric',
+        algorithm_keys (Sequence[str]): The drawn parameters packed, when
+            present. Defaults to ``('exemplar_corners', 'exemplar_flipped',
             'exemplar_augmentation', 'context_augmentation')``.
         meta_keys (Sequence[str]): Keys stored as metainfo. Defaults to
             :attr:`PackInputs.DEFAULT_META_KEYS` (``sample_idx``,
@@ -52,44 +46,36 @@ class PackCIMInputs(PackInputs):
     """
 
     def __init__(self,
-                 algorithm_keys: Sequence[str] = ('corr_maps',
-                                                  'exemplar_corners',
+                 algorithm_keys: Sequence[str] = ('exemplar_corners',
                                                   'exemplar_flipped',
-                                                  'exemplar_photometric',
                                                   'exemplar_augmentation',
                                                   'context_augmentation'),
                  meta_keys: Sequence[str] = PackInputs.DEFAULT_META_KEYS):
         super().__init__(
-            input_key=None,  # the inputs are formatted below, once
+            input_key=None,  # the input is formatted below, once
             algorithm_keys=algorithm_keys,
             meta_keys=meta_keys)
 
     def transform(self, results: dict) -> dict:
+        if 'search' not in results:
+            raise ValueError(
+                'PackCIMInputs packs the search image and drawn parameters '
+                'of DrawCorrelationalPair; put DrawCorrelationalPair before '
+                'it in the pipeline.')
         tensors = {
             key: to_tensor(results[key])
             for key in self.algorithm_keys if key in results
         }
-        search = 'search' in results
-        if search:  # the tensors travel as pair_params, not in the sample
-            fields = {k: v for k, v in results.items() if k not in tensors}
-        else:
-            fields = {**results, **tensors}
+        fields = {k: v for k, v in results.items() if k not in tensors}
         samples = super().transform(fields)['data_samples']
-        packed = {}
-        if search:
-            inputs = self.format_input([results['search']])
-            # The sizes CIMDataPreprocessor builds, whatever the meta_keys.
-            samples.set_metainfo(
-                dict(img_shape=results['img_shape'],
-                     exemplar_size=results['exemplar_size']))
-            packed[PAIR_PARAMS] = tensors
-        else:
-            inputs = self.format_input(
-                [results['context'], *results['exemplars']])
+        samples.set_metainfo(
+            dict(img_shape=results['img_shape'],
+                 exemplar_size=results['exemplar_size']))
         if 'skipped_images' in results:
             samples.set_metainfo(
                 dict(skipped_images=results['skipped_images']))
-        return dict(inputs=inputs, data_samples=samples, **packed)
+        return dict(inputs=self.format_input([results['search']]),
+                    data_samples=samples, **{PAIR_PARAMS: tensors})
 
     def __repr__(self) -> str:
         repr_str = self.__class__.__name__

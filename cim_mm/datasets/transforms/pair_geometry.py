@@ -1,9 +1,8 @@
 """The exemplar geometry of a CIM pair, drawn analytically, and the checks
-of its settings (shared by ``CorrelationalCrop`` and
-``CorrelationalPairParams``).
+of its settings (``DrawCorrelationalPair``).
 
 Coordinates: ``(x, y)``, x to the right, y down; the context square is
-``[0, m] x [0, m]`` (see ``correlational_crop``).
+``[0, m] x [0, m]`` (see ``draw_correlational_pair``).
 """
 from numbers import Number
 from typing import Sequence, Tuple

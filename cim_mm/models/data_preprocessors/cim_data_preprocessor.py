@@ -1,6 +1,4 @@
 """CIM's data preprocessor: pairs built (or completed) on the device."""
-from typing import Optional
-
 import torch
 from mmpretrain.models.utils.data_preprocessor import SelfSupDataPreprocessor
 from mmpretrain.registry import MODELS
@@ -8,38 +6,30 @@ from mmpretrain.registry import MODELS
 from cim_mm.datasets.transforms.formatting import PAIR_PARAMS
 from ..utils.correlation_maps import rasterize_correlation_maps
 from ..utils.pair_synthesis import give_rows, synthesise_batch
-from ..utils.photometric_ops import blur_reach
 
 
 @MODELS.register_module()
 class CIMDataPreprocessor(SelfSupDataPreprocessor):
     """``SelfSupDataPreprocessor`` that builds CIM pairs on the device.
 
-    Three inputs are accepted:
+    Two inputs are accepted:
 
-    - From :class:`DrawCorrelationalPair` (the one batched synthesis,
-      opt-in): inputs ``[search (B, 3, S, S)]`` uint8 and ``pair_params``
-      with the batch tensors ``exemplar_corners`` (B, K, 4, 2),
-      ``exemplar_flipped`` (B, K), ``exemplar_augmentation`` (B, K, 14) and,
-      when drawn, ``context_augmentation`` (B, 14) (stacked by
-      ``default_collate`` from :class:`PackCIMInputs`); data samples with
-      metainfo ``img_shape`` (m, m) and ``exemplar_size`` n. Each batch
-      tensor is moved in one (non-blocking when pinned) copy, then
+    - From :class:`DrawCorrelationalPair`: inputs ``[search (B, 3, S, S)]``
+      uint8 and ``pair_params`` with the batch tensors ``exemplar_corners``
+      (B, K, 4, 2), ``exemplar_flipped`` (B, K), ``exemplar_augmentation``
+      (B, K, 14) and, when drawn, ``context_augmentation`` (B, 14) (stacked
+      by ``default_collate`` from :class:`PackCIMInputs`); data samples
+      with metainfo ``img_shape`` (m, m) and ``exemplar_size`` n. Each
+      batch tensor is moved in one (non-blocking when pinned) copy, then
       :func:`~cim_mm.models.utils.pair_synthesis.synthesise_batch` builds
-      the pairs on the device: contexts, exemplars with torchvision's
-      photometric definitions, flips, maps; no host-device
-      synchronisation.
-    - From :class:`CorrelationalPairParams`: the same with
-      ``exemplar_photometric`` (B, K, 26), applied with OpenCV's uint8
-      arithmetic (``photometric_ops``); the blur's kernel reach is read
-      from the parameters while they are still on the host.
-    - From :class:`CorrelationalCrop` or ``pair_synthesis_collate``: inputs
-      ``[context (B, 3, m, m), K x exemplar (B, 3, n, n)]``; samples packed
-      without ``corr_maps`` get them rasterised here from
-      ``exemplar_corners``.
+      the pairs on the device (contexts, augmented and flipped exemplars,
+      maps) without host-device synchronisation.
+    - Pairs already built (``pair_synthesis_collate`` in the workers, or a
+      caller's own): inputs ``[context (B, 3, m, m), K x exemplar (B, 3,
+      n, n)]``; samples without ``corr_maps`` get them rasterised here
+      from their ``exemplar_corners``.
 
-    The maps are the CPU transform's, bit for bit, and never cross the
-    bus. Output as ``SelfSupDataPreprocessor``: ``[context,
+    The maps never cross the bus. Output as ``SelfSupDataPreprocessor``: ``[context,
     exemplar_0, ..., exemplar_{K-1}]`` normalised float (RGB when
     ``to_rgb``: a channel flip on the device) and the data samples, each
     with its own rows of the pair parameters (views of the batch tensors)
@@ -67,14 +57,12 @@ class CIMDataPreprocessor(SelfSupDataPreprocessor):
         """A packed batch on the device with its pair pixels (BGR, not
         normalised) and data samples with their parameters and maps:
         ``[search]`` batches are synthesised, ``[context, exemplars]``
-        batches keep their pixels. Batches already on the device pass
-        through unchanged."""
+        batches keep their pixels."""
         params = data.get(PAIR_PARAMS)
-        reach = self._blur_reach(params)
         data = self.cast_data(
             {key: value for key, value in data.items() if key != PAIR_PARAMS})
         if params is not None:
-            return synthesise_batch(data, self.cast_data(params), reach)
+            return synthesise_batch(data, self.cast_data(params))
         samples = data.get('data_samples')
         if samples and 'corr_maps' not in samples[0]:
             corners = torch.stack([s.exemplar_corners for s in samples])
@@ -82,15 +70,3 @@ class CIMDataPreprocessor(SelfSupDataPreprocessor):
                                               data['inputs'][0].shape[-1])
             give_rows(samples, dict(corr_maps=maps))
         return data
-
-    @staticmethod
-    def _blur_reach(params: Optional[dict]) -> Optional[int]:
-        """The largest blur kernel radius of a batch, from its parameters
-        on the host (None when they are not there: then measured on the
-        device)."""
-        if not params or 'exemplar_photometric' not in params:
-            return None
-        photometric = params['exemplar_photometric']
-        if photometric.device.type != 'cpu':
-            return None
-        return blur_reach(photometric)

@@ -1,7 +1,7 @@
 """What the tracker heads of the paper's Table 4 share: their interface to
 CIM and the targets they derive from the exemplar corners.
 
-Coordinates as in ``CorrelationalCrop``: ``(x, y)`` in context pixels, the
+Coordinates as in ``DrawCorrelationalPair``: ``(x, y)`` in context pixels, the
 context is ``[0, m] x [0, m]``. A grid of cells (a score map, the token
 grid) lies on the context with cell ``j`` covering ``[origin + stride * j,
 origin + stride * (j + 1))`` along each axis; a cell's label is decided at
@@ -25,8 +25,8 @@ class TrackerHead(BaseModule):
     :meth:`predict` returns (B, K, m, m) correlation-map probabilities, so
     that ``CIM.predict`` and ``CorrelationIoU`` work for trackers too. The
     targets come from each sample's ``exemplar_corners`` (K, 4, 2) and the
-    context side m (metainfo ``img_shape``), which both pair pipelines
-    (``CorrelationalCrop`` and ``CorrelationalPairParams``) pack.
+    context side m (metainfo ``img_shape``), which the pair pipeline
+    (``DrawCorrelationalPair``) packs.
     """
 
     def loss(self, outputs, data_samples: List[DataSample]) -> dict:

@@ -7,8 +7,7 @@ def rasterize_correlation_maps(corners: torch.Tensor,
                                size: int) -> torch.Tensor:
     """(..., 4, 2) exemplar corners -> (..., size, size) uint8 maps.
 
-    The same maps as ``CorrelationalCrop`` builds on the CPU (1 exactly where
-    a context pixel centre lies in the closed rectangle with corners
+    1 exactly where a context pixel centre lies in the closed rectangle with corners
     ``c0, c1, c2, c3``, context coordinates), bit for bit: the same float64
     row-interval computation. Each rectangle is the intersection of the
     strips ``0 <= (p - c0) . e <= |e|^2`` for ``e = c1 - c0`` and

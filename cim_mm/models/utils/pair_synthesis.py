@@ -1,6 +1,7 @@
-"""Context and exemplar pixels resampled on the device from search images.
+"""The one pair synthesis: contexts, exemplars and maps from search images
+and drawn parameters, batched, on any device.
 
-Coordinates as in ``CorrelationalCrop``: ``(x, y)``, pixel ``[i, j]`` covers
+Coordinates as in ``DrawCorrelationalPair``: ``(x, y)``, pixel ``[i, j]`` covers
 ``[j, j + 1) x [i, i + 1)``; the context square is ``[0, m]^2`` and the
 search image ``[0, S]^2`` shows the same content (the context is the search
 image resized), so a context point ``p`` is the search point ``p * S / m``.
@@ -12,17 +13,17 @@ import torch.nn.functional as F
 
 from .correlation_maps import rasterize_correlation_maps
 from .exemplar_photometric import apply_exemplar_photometric
-from .photometric_ops import apply_photometric
 
 #: Bilinear samples per exemplar pixel along each axis, averaged: the
-#: anti-aliasing of exemplars that shrink (the CPU path takes up to 3 too).
+#: anti-aliasing of exemplars that shrink (up to 3x along an axis, as PIL's
+#: resampling in the authors' release).
 SUPERSAMPLING = 3
 
 
 def resize_context(search: torch.Tensor, size: int) -> torch.Tensor:
     """(B, C, S, S) float search images -> (B, C, size, size) contexts,
-    antialiased when shrinking, rounded to integer grey levels like the CPU
-    path's uint8 context."""
+    antialiased when shrinking, rounded to integer grey levels (a uint8
+    image's values)."""
     if search.shape[-1] == size:
         return search
     context = F.interpolate(search, size=(size, size), mode='bilinear',
@@ -95,13 +96,11 @@ def synthesise_pairs(search: torch.Tensor,
                      context_size: int,
                      exemplar_size: int,
                      exemplar_augmentation: Optional[torch.Tensor] = None,
-                     context_augmentation: Optional[torch.Tensor] = None,
-                     photometric: Optional[torch.Tensor] = None,
-                     flipped: Optional[torch.Tensor] = None,
-                     blur_reach: Optional[int] = None
+                     context_augmentation: Optional[torch.Tensor] = None
                      ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """A batch of pairs from its search images and drawn parameters, on the
-    tensors' device, batched, without host-device synchronisation.
+    tensors' device, batched, with static shapes and without host-device
+    synchronisation.
 
     Args:
         search (torch.Tensor): (B, 3, S, S) search images, uint8 or float
@@ -110,17 +109,10 @@ def synthesise_pairs(search: torch.Tensor,
             coordinates (:func:`sample_exemplars`).
         context_size (int): m. exemplar_size (int): n.
         exemplar_augmentation (torch.Tensor, optional): (B, K, 14) each
-            exemplar's photometric parameters and flip, torchvision's
-            definitions (``DrawCorrelationalPair``).
+            exemplar's photometric parameters and flip
+            (``DrawCorrelationalPair``); None: exemplars as resampled.
         context_augmentation (torch.Tensor, optional): (B, 14) each
             context's (no flip), when the pipeline draws them.
-        photometric (torch.Tensor, optional): (B, K, 26) instead, the
-            OpenCV-exact parameters of ``CorrelationalPairParams``
-            (layout: ``cim_mm.datasets.transforms.photometric_params``),
-            with ``flipped`` (B, K) bool, the exemplar flips, and
-            ``blur_reach``, the largest blur kernel radius of the batch
-            read from them on the host (None: measured on the device, a
-            synchronisation).
 
     Returns:
         tuple: contexts (B, 3, m, m) and exemplars (B, K, 3, n, n), float
@@ -134,12 +126,6 @@ def synthesise_pairs(search: torch.Tensor,
     context = resize_context(search, context_size)
     if exemplar_augmentation is not None:
         exemplars = augment(exemplars, exemplar_augmentation.flatten(0, 1))
-    elif photometric is not None:
-        exemplars = apply_photometric(exemplars.to(torch.uint8),
-                                      photometric.flatten(0, 1),
-                                      blur_reach=blur_reach)
-        exemplars = torch.where(flipped.flatten()[:, None, None, None],
-                                exemplars.flip(-1), exemplars)
     if context_augmentation is not None:
         context = augment(context, context_augmentation)
     exemplars = exemplars.reshape(batch, num, *exemplars.shape[1:])
@@ -153,8 +139,7 @@ def give_rows(samples: list, tensors: dict) -> None:
         sample.set_data({key: value[index] for key, value in tensors.items()})
 
 
-def synthesise_batch(data: dict, params: dict,
-                     blur_reach: Optional[int] = None) -> dict:
+def synthesise_batch(data: dict, params: dict) -> dict:
     """A collated batch of search images -> the batch of its pairs.
 
     Args:
@@ -163,10 +148,9 @@ def synthesise_batch(data: dict, params: dict,
             ``exemplar_size`` n), as ``PackCIMInputs`` and
             ``default_collate`` give them.
         params (dict): the batch tensors of the drawn parameters, on the
-            search images' device: ``exemplar_corners``, ``exemplar_flipped``
-            and either ``exemplar_augmentation`` (with
-            ``context_augmentation`` when drawn) or ``exemplar_photometric``.
-        blur_reach (int, optional): see :func:`synthesise_pairs`.
+            search images' device: ``exemplar_corners``,
+            ``exemplar_flipped``, ``exemplar_augmentation`` and, when drawn,
+            ``context_augmentation``.
 
     Returns:
         dict: ``inputs`` ``[context (B, 3, m, m), exemplar_0 (B, 3, n, n),
@@ -180,9 +164,6 @@ def synthesise_batch(data: dict, params: dict,
         samples[0].metainfo['img_shape'][0],
         samples[0].metainfo['exemplar_size'],
         exemplar_augmentation=params.get('exemplar_augmentation'),
-        context_augmentation=params.get('context_augmentation'),
-        photometric=params.get('exemplar_photometric'),
-        flipped=params['exemplar_flipped'],
-        blur_reach=blur_reach)
+        context_augmentation=params.get('context_augmentation'))
     give_rows(samples, dict(params, corr_maps=maps))
     return dict(inputs=[context, *exemplars.unbind(1)], data_samples=samples)

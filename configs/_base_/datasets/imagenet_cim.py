@@ -2,37 +2,12 @@
 dataset_type = 'ImageNet'
 data_root = 'data/imagenet/'
 
-# The CIM release's exemplar augmentation (jitter, grayscale, blur, solarize).
-exemplar_augmentation = [
-    dict(
-        type='RandomApply',
-        transforms=[
-            dict(
-                type='FastColorJitter',
-                brightness=0.4,
-                contrast=0.4,
-                saturation=0.2,
-                hue=0.1)
-        ],
-        prob=0.8),
-    dict(
-        type='RandomGrayscale',
-        prob=0.2,
-        keep_channels=True,
-        channel_weights=(0.114, 0.587, 0.299)),
-    dict(
-        type='FastGaussianBlur',
-        magnitude_range=(0.1, 2.0),
-        magnitude_std='inf',
-        prob=0.5),
-    dict(type='Solarize', thr=128, prob=0.2),
-]
-
-# The same recipe in the vocabulary of the one batched pair synthesis
-# (DrawCorrelationalPair; torchvision's definitions), opt-in for now:
-# configs/cim_vitb_300e_batched-pairs.py.
-exemplar_augmentation_recipe = dict(
-    jitter_prob=0.8,  # ColorJitter(0.4, 0.4, 0.2, 0.1), random order
+# The CIM release's exemplar augmentation (torchvision's definitions):
+# ColorJitter(0.4, 0.4, 0.2, 0.1) with p=0.8, its four adjustments in a random
+# order per exemplar; grayscale p=0.2; Gaussian blur with sigma in [0.1, 2]
+# p=0.5; solarize at 128 p=0.2. The exemplar flip is exemplar_flip_prob.
+exemplar_augmentation = dict(
+    jitter_prob=0.8,
     brightness=(0.6, 1.4),
     contrast=(0.6, 1.4),
     saturation=(0.8, 1.2),
@@ -40,18 +15,20 @@ exemplar_augmentation_recipe = dict(
     gray_prob=0.2,
     blur_prob=0.5,
     blur_sigma=(0.1, 2.0),
-    solarize_prob=0.2)  # threshold 128
+    solarize_prob=0.2)
 
 train_pipeline = [
     # Undecodable, truncated or too small files are skipped and logged by
     # name (on_bad_image='raise' stops at the first); SkippedImagesHook
     # counts them and stops a run that skips more than 10% of its files.
     dict(type='LoadCheckedImage', min_size=32),
-    # Draws the pair in the worker; its pixels (context, exemplars and their
-    # augmentation, maps) are built on the GPU by CIMDataPreprocessor, or in
-    # the worker without a GPU (pixels='auto'; see CorrelationalPairParams).
+    # Draws the pair in the worker (search image, geometry, augmentation
+    # values); one batched function builds its pixels and maps: on the GPU
+    # in CIMDataPreprocessor, or in the workers on a machine without one
+    # (train_dataloader.collate_fn.type=pair_synthesis_collate). The same
+    # pairs either way (docs/pretrain_imagenet.md#how-a-pair-is-built).
     dict(
-        type='CorrelationalPairParams',
+        type='DrawCorrelationalPair',
         context_size=160,
         exemplar_size=64,
         num_exemplars=6,
@@ -61,7 +38,8 @@ train_pipeline = [
         ratio_range=(1 / 3, 3),
         rotation_range=(-45, 45),
         exemplar_flip_prob=0.5,
-        exemplar_transforms=exemplar_augmentation,
+        exemplar_augmentation=exemplar_augmentation,
+        context_augmentation=None,  # Table 1d: exemplars only
         exemplar_region='enclosing'),  # the release: rotated rect around the box
     dict(type='PackCIMInputs'),
 ]

@@ -3,7 +3,7 @@ model = dict(
     type='CIM',
     bootstrap='online_exemplar',  # Table 2: online on exemplars, EMA target on context
     # SelfSupDataPreprocessor that builds the pairs' pixels and maps on the
-    # device from what CorrelationalPairParams drew in the worker;
+    # device from what DrawCorrelationalPair drew in the worker;
     # non_blocking overlaps the copies of pinned batches.
     data_preprocessor=dict(
         type='CIMDataPreprocessor',

@@ -15,20 +15,38 @@ GEOMETRY = dict(rotation_range=(-180, 180), exemplar_region='exact',
                 scale_range=(0.1, 0.3))
 
 
-def test_geometry_and_flips_are_the_cpu_transforms_draws(draw):
-    cpu = draw(dict(type='CorrelationalCrop', **GEOMETRY), 12)
-    new = draw(dict(type='DrawCorrelationalPair', **GEOMETRY), 12)
-    for a, b in zip(cpu, new):
-        assert np.array_equal(a['exemplar_corners'], b['exemplar_corners'])
-        assert np.array_equal(a['exemplar_flipped'], b['exemplar_flipped'])
+def test_outputs_are_the_search_image_and_the_drawn_parameters(draw):
+    for out in draw(dict(type='DrawCorrelationalPair', **GEOMETRY), 12):
         # one flip, read by the synthesis from the parameters
-        assert np.array_equal(b['exemplar_augmentation'][:, pp.FLIP],
-                              b['exemplar_flipped'])
-        assert b['search'].shape == (224, 224, 3)
-        assert b['exemplar_augmentation'].shape == (6, pp.EXEMPLAR_PARAM_DIM)
-        assert b['exemplar_augmentation'].dtype == np.float32
-        assert 'img' not in b and 'context_augmentation' not in b
-        assert b['img_shape'] == (160, 160) and b['exemplar_size'] == 64
+        assert np.array_equal(out['exemplar_augmentation'][:, pp.FLIP],
+                              out['exemplar_flipped'])
+        assert out['search'].shape == (224, 224, 3)
+        assert out['search'].dtype == np.uint8
+        assert out['exemplar_corners'].shape == (6, 4, 2)
+        assert out['exemplar_augmentation'].shape == (6,
+                                                      pp.EXEMPLAR_PARAM_DIM)
+        assert out['exemplar_augmentation'].dtype == np.float32
+        assert 'img' not in out and 'context_augmentation' not in out
+        assert out['img_shape'] == (160, 160) and out['exemplar_size'] == 64
+
+
+def test_augmentation_does_not_change_the_geometry_draws(draw):
+    plain = draw(dict(type='DrawCorrelationalPair', exemplar_augmentation=None,
+                      **GEOMETRY), 6)
+    augmented = draw(dict(type='DrawCorrelationalPair',
+                          context_augmentation={}, **GEOMETRY), 6)
+    for a, b in zip(plain, augmented):
+        for key in ('search', 'exemplar_corners', 'exemplar_flipped'):
+            assert np.array_equal(a[key], b[key]), key
+
+
+@pytest.mark.parametrize('removed', ['CorrelationalCrop',
+                                     'CorrelationalPairParams',
+                                     'FastColorJitter', 'FastGaussianBlur'])
+def test_a_removed_transform_names_its_replacement(removed):
+    with pytest.raises(ValueError, match=f'{removed} was removed.*use '
+                       "DrawCorrelationalPair.*exemplar_augmentation"):
+        TRANSFORMS.build(dict(type=removed, exemplar_transforms=[]))
 
 
 def test_same_seed_same_draws_other_seed_other_draws(draw):
@@ -95,24 +113,22 @@ def test_bad_arguments_are_refused_with_the_fix(kwargs, message):
         TRANSFORMS.build(dict(type='DrawCorrelationalPair', **kwargs))
 
 
+def test_unknown_argument_is_named():
+    with pytest.raises(TypeError, match=r"unexpected arguments \['pixels'\]"):
+        TRANSFORMS.build(dict(type='DrawCorrelationalPair', pixels='device'))
+
+
 def test_shipped_recipe_is_the_release_in_the_new_vocabulary():
     base = Config.fromfile(
         osp.join(REPO, 'configs', '_base_', 'datasets', 'imagenet_cim.py'))
-    assert base.exemplar_augmentation_recipe == pp.RELEASE_AUGMENTATION
+    assert base.exemplar_augmentation == pp.RELEASE_AUGMENTATION
     # ColorJitter(0.4, 0.4, 0.2, 0.1) p=0.8, gray 0.2, blur 0.1-2 p=0.5,
     # solarize p=0.2 (../shared/reference/cim-facts.md).
     assert pp.RELEASE_AUGMENTATION == dict(
         jitter_prob=0.8, brightness=(0.6, 1.4), contrast=(0.6, 1.4),
         saturation=(0.8, 1.2), hue=(-0.1, 0.1), gray_prob=0.2,
         blur_prob=0.5, blur_sigma=(0.1, 2.0), solarize_prob=0.2)
-    opt_in = Config.fromfile(
-        osp.join(REPO, 'configs', 'cim_vitb_300e_batched-pairs.py'))
-    pair = opt_in.train_dataloader.dataset.pipeline[1]
-    shipped = Config.fromfile(osp.join(
-        REPO, 'configs', 'cim_vitb_300e.py')).train_dataloader.dataset.pipeline[1]
+    pair = base.train_pipeline[1]
     assert pair.type == 'DrawCorrelationalPair'
     assert pair.exemplar_augmentation == pp.RELEASE_AUGMENTATION
     assert pair.context_augmentation is None
-    geometry = {k: v for k, v in shipped.items()
-                if k not in ('type', 'exemplar_transforms')}
-    assert {k: pair[k] for k in geometry} == geometry

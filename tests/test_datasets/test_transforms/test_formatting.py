@@ -1,102 +1,81 @@
-"""PackCIMInputs -> default_collate -> SelfSupDataPreprocessor."""
-import random
-
+"""PackCIMInputs: DrawCorrelationalPair's output -> inputs, data sample and
+the pair parameters beside it."""
 import numpy as np
 import pytest
-import skimage.data
 import torch
 from mmengine.dataset import default_collate
 
-from cim_mm.datasets.transforms import CorrelationalCrop, PackCIMInputs
-from mmpretrain.models.utils import SelfSupDataPreprocessor
+import cim_mm  # noqa: F401
+from cim_mm.datasets.transforms import DrawCorrelationalPair, PackCIMInputs
 from mmpretrain.structures import DataSample
 
-M, N, K = 160, 64, 6
-MEAN, STD = (123.675, 116.28, 103.53), (58.395, 57.12, 57.375)
+M, N, K, S = 160, 64, 6, 224
 
 
 @pytest.fixture(scope='module')
-def crops():
-    """Two CorrelationalCrop outputs of real photos, with loading metadata."""
-    np.random.seed(0)
-    random.seed(0)
-    transform = CorrelationalCrop()
+def drawn():
+    """Two drawn pairs of real photos, with loading metadata."""
+    import skimage.data
+    transform = DrawCorrelationalPair(context_augmentation={})
     out = []
     for idx, image in enumerate([skimage.data.astronaut(),
                                  skimage.data.coffee()]):
+        np.random.seed(idx)
         bgr = image[..., ::-1].copy()
         out.append(
             transform(
-                dict(
-                    img=bgr,
-                    img_path=f'photo{idx}.png',
-                    sample_idx=idx,
-                    ori_shape=bgr.shape[:2],
-                    img_shape=bgr.shape[:2])))
+                dict(img=bgr, img_path=f'photo{idx}.png', sample_idx=idx,
+                     ori_shape=bgr.shape[:2], img_shape=bgr.shape[:2],
+                     skipped_images=[('bad.jpg', 'truncated')])))
     return out
 
 
-def test_pack_gives_context_then_exemplars_as_chw_uint8(crops):
-    packed = PackCIMInputs()(dict(crops[0]))
-    inputs = packed['inputs']
-    assert [tuple(x.shape) for x in inputs] == [(3, M, M)] + [(3, N, N)] * K
-    assert all(x.dtype == torch.uint8 and x.is_contiguous() for x in inputs)
+def test_pack_gives_the_search_image_as_chw_uint8(drawn):
+    inputs = PackCIMInputs()(dict(drawn[0]))['inputs']
+    assert len(inputs) == 1
+    assert inputs[0].shape == (3, S, S) and inputs[0].dtype == torch.uint8
     np.testing.assert_array_equal(inputs[0].permute(1, 2, 0).numpy(),
-                                  crops[0]['context'])
-    for k in range(K):
-        np.testing.assert_array_equal(inputs[1 + k].permute(1, 2, 0).numpy(),
-                                      crops[0]['exemplars'][k])
+                                  drawn[0]['search'])
 
 
-def test_pack_puts_maps_corners_and_meta_in_the_data_sample(crops):
-    sample = PackCIMInputs()(dict(crops[0]))['data_samples']
+def test_parameters_travel_beside_the_sample_and_meta_inside(drawn):
+    packed = PackCIMInputs()(dict(drawn[0]))
+    params, sample = packed['pair_params'], packed['data_samples']
     assert isinstance(sample, DataSample)
-    assert sample.corr_maps.dtype == torch.uint8
-    assert tuple(sample.corr_maps.shape) == (K, M, M)
-    np.testing.assert_array_equal(sample.corr_maps.numpy(),
-                                  crops[0]['corr_maps'])
-    assert sample.exemplar_corners.dtype == torch.float32
-    assert tuple(sample.exemplar_corners.shape) == (K, 4, 2)
-    assert sample.exemplar_flipped.dtype == torch.bool
-    assert sample.img_path == 'photo0.png'
-    assert sample.sample_idx == 0
+    assert set(params) == {'exemplar_corners', 'exemplar_flipped',
+                           'exemplar_augmentation', 'context_augmentation'}
+    assert params['exemplar_corners'].shape == (K, 4, 2)
+    assert params['exemplar_flipped'].dtype == torch.bool
+    assert 'exemplar_corners' not in sample
+    assert sample.img_path == 'photo0.png' and sample.sample_idx == 0
     assert sample.ori_shape == (512, 512)
-    assert sample.img_shape == (M, M)
-    assert 'corr_maps' not in sample.metainfo_keys()
+    assert sample.img_shape == (M, M) and sample.exemplar_size == N
+    assert sample.skipped_images == [('bad.jpg', 'truncated')]
 
 
-def test_meta_keys_are_configurable(crops):
+def test_sizes_are_packed_whatever_the_meta_keys(drawn):
     sample = PackCIMInputs(meta_keys=('img_path', ))(dict(
-        crops[0]))['data_samples']
-    assert sample.metainfo_keys() == ['img_path']
+        drawn[0]))['data_samples']
+    assert set(sample.metainfo_keys()) == {'img_path', 'img_shape',
+                                           'exemplar_size', 'skipped_images'}
 
 
-def test_collated_batch_preprocesses_to_k_plus_1_normalised_rgb_tensors(
-        crops):
+def test_collate_stacks_each_parameter_into_one_batch_tensor(drawn):
     pack = PackCIMInputs()
-    batch = default_collate([pack(dict(c)) for c in crops])
-    preprocessor = SelfSupDataPreprocessor(mean=MEAN, std=STD, to_rgb=True)
-    data = preprocessor(batch)
-    inputs, samples = data['inputs'], data['data_samples']
+    batch = default_collate([pack(dict(d)) for d in drawn])
+    assert batch['inputs'][0].shape == (2, 3, S, S)
+    params = batch['pair_params']
+    assert params['exemplar_augmentation'].shape == (2, K, 14)
+    assert params['context_augmentation'].shape == (2, 14)
+    assert len(batch['data_samples']) == 2
 
-    assert isinstance(inputs, list) and len(inputs) == K + 1
-    assert [tuple(x.shape) for x in inputs] == [(2, 3, M, M)] + \
-        [(2, 3, N, N)] * K
-    assert all(x.dtype == torch.float32 for x in inputs)
-    mean = torch.tensor(MEAN).view(3, 1, 1)
-    std = torch.tensor(STD).view(3, 1, 1)
-    for b, crop in enumerate(crops):
-        views = [crop['context'], *crop['exemplars']]
-        for view, got in zip(views, inputs):
-            rgb = torch.from_numpy(view[..., ::-1].copy()).permute(2, 0, 1)
-            torch.testing.assert_close(got[b], (rgb.float() - mean) / std)
 
-    assert len(samples) == 2
-    for crop, sample in zip(crops, samples):
-        np.testing.assert_array_equal(sample.corr_maps.numpy(),
-                                      crop['corr_maps'])
+def test_a_pipeline_without_the_pair_step_is_refused_with_the_fix():
+    with pytest.raises(ValueError, match='put DrawCorrelationalPair before'):
+        PackCIMInputs()(dict(img=np.zeros((8, 8, 3), np.uint8)))
 
 
 def test_repr_lists_the_arguments():
-    text = repr(PackCIMInputs(algorithm_keys=('corr_maps', )))
-    assert "algorithm_keys=('corr_maps',)" in text and 'meta_keys=' in text
+    text = repr(PackCIMInputs(algorithm_keys=('exemplar_corners', )))
+    assert "algorithm_keys=('exemplar_corners',)" in text
+    assert 'meta_keys=' in text

@@ -1,15 +1,16 @@
-"""Correlation maps built on the device from the exemplar corners are the
-CPU transform's maps, bit for bit; CIMDataPreprocessor fills them in."""
+"""CIMDataPreprocessor: maps rasterised from the exemplar corners (checked
+against point-in-rectangle tests of every pixel centre), filled in for
+built pairs that lack them, kept where given."""
 import random
 
 import numpy as np
 import pytest
 import skimage.data
 import torch
-from mmengine.dataset import default_collate
 from mmpretrain.registry import MODELS, TRANSFORMS
 
 import cim_mm  # noqa: F401
+from cim_mm.datasets import pair_synthesis_collate
 from cim_mm.models.utils.correlation_maps import rasterize_correlation_maps
 
 PHOTOS = [f()[..., ::-1].copy() for f in (skimage.data.astronaut,
@@ -19,13 +20,29 @@ PREPROCESSOR = dict(mean=[123.675, 116.28, 103.53],
                     std=[58.395, 57.12, 57.375], to_rgb=True)
 
 
-def crop_samples(count, **kwargs):
-    crop = TRANSFORMS.build(dict(type='CorrelationalCrop',
-                                 exemplar_transforms=[], **kwargs))
+def drawn_samples(count, **kwargs):
+    draw = TRANSFORMS.build(dict(type='DrawCorrelationalPair',
+                                 exemplar_augmentation=None, **kwargs))
+    pack = TRANSFORMS.build(dict(type='PackCIMInputs'))
     np.random.seed(0)
     random.seed(0)
-    return [crop({'img': PHOTOS[i % len(PHOTOS)].copy()})
+    return [pack(draw({'img': PHOTOS[i % len(PHOTOS)].copy()}))
             for i in range(count)]
+
+
+def inside_rectangles(corners, size):
+    """(N, 4, 2) corners -> (N, size, size) bool: pixel centres whose
+    coordinates along the two edges are in [0, 1], and (N, size, size)
+    bool: centres within 1e-6 edge lengths of an edge (rounding decides)."""
+    c = corners.astype(np.float64)
+    axes = np.stack([c[:, 1] - c[:, 0], c[:, 3] - c[:, 0]], -1)  # N,2,2
+    grid = np.stack(np.meshgrid(np.arange(size) + .5, np.arange(size) + .5),
+                    -1).reshape(-1, 2)
+    uv = np.linalg.solve(axes[:, None], (grid[None] - c[:, None, 0])[..., None])
+    uv = uv[..., 0].reshape(len(c), size, size, 2)
+    inside = ((uv >= 0) & (uv <= 1)).all(-1)
+    edge = (np.minimum(np.abs(uv), np.abs(uv - 1)) < 1e-6).any(-1)
+    return inside, edge
 
 
 @pytest.mark.parametrize('settings', [
@@ -34,40 +51,37 @@ def crop_samples(count, **kwargs):
     dict(rotation_range=(0, 0)),  # axis-aligned edges (division by zero)
     dict(rotation_range=(90, 90), context_size=96),
 ])
-def test_maps_from_corners_equal_the_cpu_transforms(settings):
-    samples = crop_samples(100, **settings)
-    corners = torch.from_numpy(np.stack(
-        [s['exemplar_corners'] for s in samples]))
-    expected = np.stack([s['corr_maps'] for s in samples])
-    maps = rasterize_correlation_maps(corners, expected.shape[-1])
-    assert maps.dtype == torch.uint8 and maps.shape == expected.shape
-    assert np.array_equal(maps.numpy(), expected)
-    assert 0.02 < expected.mean() < 0.6  # real, non-trivial maps
+def test_maps_mark_the_pixel_centres_inside_each_rectangle(settings):
+    corners = np.concatenate([
+        s['pair_params']['exemplar_corners'].numpy()
+        for s in drawn_samples(40, **settings)])
+    size = settings.get('context_size', 160)
+    maps = rasterize_correlation_maps(torch.from_numpy(corners), size)
+    assert maps.dtype == torch.uint8 and maps.shape == (len(corners), size,
+                                                        size)
+    inside, edge = inside_rectangles(corners, size)
+    differ = maps.numpy().astype(bool) != inside
+    assert not (differ & ~edge).any()
+    assert 0.02 < inside.mean() < 0.6  # real, non-trivial maps
 
 
 def test_preprocessor_fills_in_missing_maps_and_keeps_given_ones():
-    samples = crop_samples(4)
-    pack_all = TRANSFORMS.build(dict(type='PackCIMInputs'))
-    pack_corners = TRANSFORMS.build(dict(
-        type='PackCIMInputs',
-        algorithm_keys=('exemplar_corners', 'exemplar_flipped')))
-    with_maps = default_collate([pack_all(dict(s)) for s in samples])
-    without = default_collate([pack_corners(dict(s)) for s in samples])
-    assert 'corr_maps' not in without['data_samples'][0]
-
-    ours = MODELS.build(dict(type='CIMDataPreprocessor', **PREPROCESSOR))
-    theirs = MODELS.build(dict(type='SelfSupDataPreprocessor',
-                               **PREPROCESSOR))
-    built = ours(without, training=True)
-    reference = theirs(with_maps, training=True)
-    for a, b in zip(built['inputs'], reference['inputs']):
+    built = pair_synthesis_collate(drawn_samples(4))
+    given = [s.corr_maps.clone() for s in built['data_samples']]
+    preprocessor = MODELS.build(dict(type='CIMDataPreprocessor',
+                                     **PREPROCESSOR))
+    kept = preprocessor(dict(built), training=True)
+    assert all(torch.equal(s.corr_maps, g)
+               for s, g in zip(kept['data_samples'], given))
+    for sample in built['data_samples']:
+        del sample.corr_maps
+    filled = preprocessor(dict(built), training=True)
+    for sample, maps in zip(filled['data_samples'], given):
+        assert sample.corr_maps.dtype == torch.uint8
+        assert torch.equal(sample.corr_maps, maps)
+    for a, b in zip(filled['inputs'], kept['inputs']):
         assert torch.equal(a, b)
-    for a, b in zip(built['data_samples'], reference['data_samples']):
-        assert a.corr_maps.dtype == torch.uint8
-        assert torch.equal(a.corr_maps, b.corr_maps)
-    given = [s.corr_maps for s in with_maps['data_samples']]
-    kept = ours(with_maps, training=True)['data_samples']
-    assert all(torch.equal(a.corr_maps, b) for a, b in zip(kept, given))
+    assert len(filled['inputs']) == 7
 
 
 def test_loss_without_maps_names_the_preprocessor(tiny_cim_cfg, make_batch):

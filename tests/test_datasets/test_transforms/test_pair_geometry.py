@@ -1,4 +1,6 @@
-"""CorrelationalCrop: geometry, maps, exemplar content, augmentation, inputs.
+"""A pair's geometry end to end: DrawCorrelationalPair's draws, built by the
+pair synthesis (as ``pair_synthesis_collate`` builds them): maps, exemplar
+content and alignment, augmentation, inputs, arguments.
 
 Geometry checks run on 200 samples from real photos (scikit-image's and
 foolbox's ImageNet validation photos) with photometric augmentation and the
@@ -15,9 +17,13 @@ import numpy as np
 import pytest
 import skimage.data
 
-from cim_mm.datasets.transforms import (DEFAULT_EXEMPLAR_TRANSFORMS,
-                                        CorrelationalCrop)
+from cim_mm.datasets import pair_synthesis_collate
+from cim_mm.datasets.transforms import (DrawCorrelationalPair,
+                                        PackCIMInputs)
 from mmpretrain.registry import TRANSFORMS
+
+# Tiny tensor ops: one thread (the machine's other cores may be busy).
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 M, N, K = 160, 64, 6  # context side, exemplar side, exemplars per context
 
@@ -39,28 +45,45 @@ def photos():
 
 def plain(**kwargs):
     """No photometric augmentation, no exemplar flip: pure geometry."""
-    return CorrelationalCrop(
+    return DrawCorrelationalPair(
         **{
-            'exemplar_transforms': [],
+            'exemplar_augmentation': None,
             'exemplar_flip_prob': 0,
             **kwargs
         })
 
 
+def build(transform, images, seeds, path='photo.jpg'):
+    """Each image drawn with its seed, the pairs built in one batch: per
+    sample the drawn keys plus ``context`` (m x m x 3 uint8 BGR),
+    ``exemplars`` (K x n x n x 3) and ``corr_maps`` (K x m x m), numpy."""
+    pack = PackCIMInputs()
+    drawn = []
+    for img, seed in zip(images, seeds):
+        np.random.seed(seed)
+        random.seed(seed)
+        drawn.append(transform({'img': img.copy(), 'img_path': path}))
+    batch = pair_synthesis_collate([pack(dict(d)) for d in drawn])
+    context, *exemplars = (x.permute(0, 2, 3, 1).numpy()
+                           for x in batch['inputs'])
+    exemplars = np.stack(exemplars, 1)
+    return [
+        dict(d, context=context[i], exemplars=exemplars[i],
+             corr_maps=sample.corr_maps.numpy())
+        for i, (d, sample) in enumerate(zip(drawn, batch['data_samples']))
+    ]
+
+
 def run(transform, img, seed=0, path='photo.jpg'):
-    np.random.seed(seed)
-    random.seed(seed)
-    return transform({'img': img.copy(), 'img_path': path})
+    return build(transform, [img], [seed], path)[0]
 
 
 @pytest.fixture(scope='module')
 def samples():
     """200 geometry-only samples (each: context, 6 exemplars, maps)."""
-    transform = plain()
     images = photos()
-    return [
-        run(transform, images[i % len(images)], seed=i) for i in range(200)
-    ]
+    return build(plain(), [images[i % len(images)] for i in range(200)],
+                 range(200))
 
 
 def exemplar_points(corners):
@@ -102,9 +125,11 @@ def sample_context(context, points):
 def test_outputs_have_documented_shapes_dtypes_and_keys(samples):
     out = samples[0]
     assert 'img' not in out
+    assert out['search'].shape == (224, 224, 3)
+    assert out['search'].dtype == np.uint8
+    assert out['search'].flags.c_contiguous
     assert out['context'].shape == (M, M, 3)
     assert out['context'].dtype == np.uint8
-    assert out['context'].flags.c_contiguous
     assert out['exemplars'].shape == (K, N, N, 3)
     assert out['exemplars'].dtype == np.uint8
     assert out['corr_maps'].shape == (K, M, M)
@@ -138,8 +163,9 @@ def test_map_marks_exactly_pixel_centres_inside_rectangle(rotation):
     transform = plain(rotation_range=rotation)
     centres = np.stack(
         np.meshgrid(np.arange(M) + 0.5, np.arange(M) + 0.5), -1)
-    for i in range(30):
-        out = run(transform, photos()[i % len(photos())], seed=i)
+    outs = build(transform, [photos()[i % len(photos())] for i in range(30)],
+                 range(30))
+    for out in outs:
         for corners, corr_map in zip(out['exemplar_corners'],
                                      out['corr_maps']):
             distances = signed_distances(centres, corners)
@@ -174,10 +200,10 @@ def test_marked_pixels_are_covered_by_the_exemplar(samples):
 
 
 def test_exemplar_pixels_are_context_content_at_their_rectangle(samples):
-    # Context and exemplars are resampled from the source with different
-    # filters (area averaging at two scales, then this test's bilinear
-    # lookup), so they differ by a few grey levels at edges; content from a
-    # different rectangle differs by tens of levels.
+    # Context and exemplars are resampled from the search image with
+    # different filters (antialiased resize; 3 x 3 bilinear samples per
+    # pixel, then this test's bilinear lookup), so they differ by a few grey
+    # levels at edges; content from a different rectangle differs by tens.
     matched, mismatched = [], []
     for s in samples:
         context, corners = s['context'], s['exemplar_corners']
@@ -206,8 +232,7 @@ def test_exemplars_align_with_context_to_a_fraction_of_a_pixel():
     centres = np.arange(M) + 0.5
     transform = plain()
     biases = []
-    for seed in range(40):
-        out = run(transform, ramp, seed=seed)
+    for out in build(transform, [ramp] * 40, range(40)):
         context = out['context'].astype(np.float64)
         fit_x = np.polyfit(centres, context[..., 0].mean(0), 1)
         fit_y = np.polyfit(centres, context[..., 1].mean(1), 1)
@@ -238,8 +263,8 @@ def test_exact_region_has_area_r0_and_smaller_coverage():
     transform = plain(exemplar_region='exact')
     images = photos()
     coverage = np.concatenate([
-        run(transform, images[i % len(images)], seed=i)['corr_maps'].mean(
-            (1, 2)) for i in range(60)
+        out['corr_maps'].mean((1, 2)) for out in build(
+            transform, [images[i % len(images)] for i in range(60)], range(60))
     ])
     assert coverage.max() <= transform.scale_range[1] + 0.01
     assert 0.20 < coverage.mean() < 0.28
@@ -252,8 +277,9 @@ def test_exact_region_has_area_r0_and_smaller_coverage():
 def test_fixed_scale_square_unrotated_map_is_a_64_pixel_square():
     transform = plain(
         scale_range=(0.16, 0.16), ratio_range=(1, 1), rotation_range=(0, 0))
-    for seed in range(20):
-        out = run(transform, photos()[seed % len(photos())], seed=seed)
+    for out in build(transform,
+                     [photos()[seed % len(photos())] for seed in range(20)],
+                     range(20)):
         for corr_map in out['corr_maps']:
             rows, cols = np.nonzero(corr_map)
             assert rows.max() - rows.min() + 1 == 64
@@ -313,7 +339,7 @@ def test_rectangle_too_large_to_fit_is_shrunk_keeping_shape_and_angle():
 
 def test_default_augmentation_changes_exemplars_but_not_context_or_maps():
     img = photos()[2]
-    augmented = run(CorrelationalCrop(exemplar_flip_prob=0), img, seed=3)
+    augmented = run(DrawCorrelationalPair(exemplar_flip_prob=0), img, seed=3)
     reference = run(plain(), img, seed=3)
     np.testing.assert_array_equal(augmented['context'], reference['context'])
     np.testing.assert_array_equal(augmented['corr_maps'],
@@ -321,6 +347,9 @@ def test_default_augmentation_changes_exemplars_but_not_context_or_maps():
     changed = [(a != b).any() for a, b in zip(augmented['exemplars'],
                                               reference['exemplars'])]
     assert sum(changed) >= 4  # colour jitter alone applies with p=0.8
+    # the same geometry draws with and without augmentation
+    np.testing.assert_array_equal(augmented['exemplar_corners'],
+                                  reference['exemplar_corners'])
 
 
 def test_exemplar_flip_mirrors_exemplar_only():
@@ -336,24 +365,28 @@ def test_exemplar_flip_mirrors_exemplar_only():
                                   reference['corr_maps'])
 
 
-def test_context_transforms_apply_to_context_only():
+def test_context_augmentation_applies_to_context_only():
     img = photos()[0]
-    inverted = run(
-        plain(context_transforms=[dict(type='Solarize', thr=0, prob=1.)]),
+    gray = run(
+        plain(context_augmentation=dict(jitter_prob=0., gray_prob=1.,
+                                        blur_prob=0., solarize_prob=0.)),
         img)
     reference = run(plain(), img)
-    np.testing.assert_array_equal(inverted['context'],
-                                  255 - reference['context'])
-    np.testing.assert_array_equal(inverted['exemplars'],
-                                  reference['exemplars'])
+    luma = reference['context'][..., ::-1].astype(np.float64) @ np.array(
+        [0.2989, 0.587, 0.114])
+    for channel in range(3):
+        assert np.abs(gray['context'][..., channel] - luma).max() <= 0.5 + 1e-3
+    np.testing.assert_array_equal(gray['exemplars'], reference['exemplars'])
+    np.testing.assert_array_equal(gray['corr_maps'], reference['corr_maps'])
 
 
 def test_same_seeds_give_identical_samples_and_new_seeds_differ():
-    transform = CorrelationalCrop()
+    transform = DrawCorrelationalPair()
     img = photos()[1]
     first, again, other = (run(transform, img, seed=s) for s in (7, 7, 8))
-    for key in ('context', 'exemplars', 'corr_maps', 'exemplar_corners',
-                'exemplar_flipped'):
+    for key in ('search', 'context', 'exemplars', 'corr_maps',
+                'exemplar_corners', 'exemplar_flipped',
+                'exemplar_augmentation'):
         np.testing.assert_array_equal(first[key], again[key])
     assert not np.array_equal(first['exemplar_corners'],
                               other['exemplar_corners'])
@@ -420,13 +453,15 @@ def test_unsupported_image_error_names_the_file(img):
     ('exemplar_flip_prob', 1.5),
     ('exemplar_region', 'box'),
     ('exemplar_flip_prob', -0.1),
-    ('exemplar_transforms', dict(type='Solarize', thr=128)),
-    ('context_transforms', 'Solarize'),
+    ('exemplar_augmentation', dict(type='Solarize', thr=128)),
+    ('context_augmentation', dict(blur_sigma=(0, 1))),
+    ('exemplar_transforms', []),
+    ('context_transforms', []),
     ('interpolation', 'nearest'),
 ])
 def test_invalid_argument_is_rejected_with_its_name(name, value):
     with pytest.raises(ValueError, match=name):
-        CorrelationalCrop(**{name: value})
+        DrawCorrelationalPair(**{name: value})
 
 
 def test_table1_settings_are_accepted():
@@ -437,16 +472,16 @@ def test_table1_settings_are_accepted():
             dict(scale_range=(0.16, 1.0)),
             dict(ratio_range=(1 / 4, 4)),
             dict(rotation_range=(-180, 180)),
-            dict(context_transforms=list(DEFAULT_EXEMPLAR_TRANSFORMS)),
+            dict(context_augmentation={}),
     ]:
-        out = run(CorrelationalCrop(**kwargs), photos()[0])
+        out = run(DrawCorrelationalPair(**kwargs), photos()[0])
         assert out['corr_maps'].any(axis=(1, 2)).all()
 
 
 def test_builds_from_registry_with_arguments_in_repr():
     transform = TRANSFORMS.build(
-        dict(type='CorrelationalCrop', num_exemplars=2, max_tries=3))
+        dict(type='DrawCorrelationalPair', num_exemplars=2, max_tries=3))
     text = repr(transform)
     assert 'num_exemplars=2' in text and 'max_tries=3' in text
-    assert 'FastColorJitter' in text and 'Solarize' in text
+    assert "'jitter_prob': 0.8" in text and 'context_augmentation=None' in text
     assert run(transform, photos()[0])['exemplars'].shape == (2, N, N, 3)
