@@ -13,8 +13,11 @@ def supports_found_inf(optimizer: torch.optim.Optimizer) -> bool:
     """Whether ``optimizer.step()`` honours a ``found_inf`` attribute (as
     ``GradScaler`` sets it): torch's fused Adam, AdamW, SGD and Adagrad
     (``fused=True``) skip the update, and roll their step count back, where
-    it is 1, without the host reading it."""
-    return bool(getattr(optimizer, '_step_supports_amp_scaling', False))
+    it is 1, without the host reading it. Checked per parameter group: a
+    state dict saved by a non-fused optimizer turns ``fused`` off when it
+    is loaded (a resume of a run started without it)."""
+    return bool(getattr(optimizer, '_step_supports_amp_scaling', False)) and \
+        all(group.get('fused') for group in optimizer.param_groups)
 
 
 class NonFiniteStepGuard:

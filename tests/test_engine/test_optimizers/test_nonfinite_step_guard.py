@@ -134,6 +134,25 @@ def test_supports_found_inf_is_the_fused_optimizers():
     assert supports_found_inf(torch.optim.SGD(params, lr=0.1, fused=True))
     assert not supports_found_inf(torch.optim.AdamW(params))
     assert not supports_found_inf(torch.optim.AdamW(params, foreach=True))
+    # a resume from a run without fused: its groups come back unfused
+    fused = torch.optim.AdamW(params, fused=True)
+    fused.load_state_dict(torch.optim.AdamW(params).state_dict())
+    assert not supports_found_inf(fused)
+
+
+def test_a_resumed_unfused_state_falls_back_to_the_host_check():
+    model = LossModel()
+    optimizer = torch.optim.AdamW(model.parameters(), fused=True)
+    optimizer.load_state_dict(
+        torch.optim.AdamW(model.parameters()).state_dict())
+    guard = NonFiniteStepGuard()
+    guard.attach(model, optimizer)
+    assert not guard.device_mode
+    x = torch.randn(4, 3)
+    _step(model, optimizer, guard, x)
+    before = _state(model, optimizer)
+    assert _step(model, optimizer, guard, x * math.nan)[0].item() == 1
+    _assert_same(before, _state(model, optimizer))
 
 
 def test_attaching_twice_is_refused():
