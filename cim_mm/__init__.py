@@ -8,7 +8,7 @@ The 2026-stack adaptations (:mod:`cim_mm.compat`) are one explicit switch,
 ``import cim_mm.compat.enable`` (``imports=['cim_mm', 'cim_mm.compat.enable']``),
 which the shipped configs and tools use.
 """
-from . import datasets, engine, evaluation, models  # noqa: F401
+from . import datasets, engine, evaluation, models, visualization  # noqa: F401
 from . import apis  # noqa: F401,E402  (registers the model zoo; after models)
 
 __version__ = '0.1.0'

@@ -26,6 +26,11 @@ env_cfg = dict(
     dist_cfg=dict(backend='nccl'),
 )
 
+# Scalars (loss, lr, ...) in <work_dir>/<timestamp>/vis_data/scalars.json;
+# tools/analysis_tools/plot_curves.py draws them. TensorBoard too (pip install
+# tensorboard; docs/pretrain_imagenet.md#watching-a-run): in your config,
+#   visualizer = dict(vis_backends=[dict(type='LocalVisBackend'),
+#                                   dict(type='CheckedTensorboardVisBackend')])
 vis_backends = [dict(type='LocalVisBackend')]
 visualizer = dict(type='UniversalVisualizer', vis_backends=vis_backends)
 

@@ -14,9 +14,15 @@ cannot: kernels and their numerics, timing, the CUDA runtime's own syncs
 (allocator, NCCL), the backward (the autograd engine runs CUDA backward
 ops on its own device thread, outside the dispatch mode), and mmengine's
 per-iteration syncs in the optim wrapper and message hub (out of scope).
+
+The guard against non-finite steps (``NonFiniteGuardHook``) is held to the
+same contract: its loss check, the fused AdamW step it masks and the EMA
+update it masks add no sync; its flags cross to the host once per
+``interval`` iterations.
 """
 import functools
 import os.path as osp
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -24,15 +30,19 @@ import skimage.data
 import torch
 from mmcv.transforms import Compose
 from mmengine.config import Config
-from mmengine.registry import FUNCTIONS
+from mmengine.logging import MessageHub
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import FUNCTIONS, DefaultScope
 from PIL import Image
 
 import cim_mm  # noqa: F401
+from cim_mm.engine.hooks import NonFiniteGuardHook, TargetEMAHook
 from cim_mm.utils.device_traffic import DeviceTrafficCounter, fake_cuda
 from mmpretrain.registry import MODELS, TRANSFORMS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 VITB = osp.join(REPO, 'configs', 'cim_vitb_300e.py')
+DEMO = osp.join(REPO, 'configs', 'cim_demo.py')
 TRACKERS = [
     osp.join(REPO, 'configs', 'ablations', f'cim_vitb_300e_in200_{name}.py')
     for name in ('siamfc', 'siamrpn', 'transt')
@@ -178,3 +188,55 @@ def test_table4_tracker_losses_without_sync(tracker_step):
     masks (SiamRPN's anchors, TransT's tokens and its GIoU)."""
     config, result = tracker_step
     assert result['step'].syncs == 0, result['step'].report('sync')
+
+
+def test_the_non_finite_guard_adds_no_sync_to_the_step(image_files):
+    """The shipped runtime's guard and EMA hooks around a fused AdamW step
+    (the demo config: same base runtime and schedule, a smaller encoder):
+    the loss forward, the optimizer step with its guard, the guard's
+    bookkeeping and the masked EMA update make no sync, except the one
+    read of the flags at the guard's interval (here every 2nd iteration).
+    The step is ``optimizer.step()``: mmengine's ``OptimWrapper.step``
+    syncs on its own to log the clipped gradient norm."""
+    cfg = Config.fromfile(DEMO)
+    guard_cfg, = [h for h in cfg.custom_hooks
+                  if h['type'] == 'NonFiniteGuardHook']
+    guard = NonFiniteGuardHook(
+        max_consecutive=guard_cfg['max_consecutive'], interval=2)
+    ema = TargetEMAHook()
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    batch = device_batch(cfg, image_files, 2)
+    counters = []
+    with fake_cuda(autocast_dtype=torch.bfloat16):
+        model.to('cuda')
+        model.train()
+        with DefaultScope.overwrite_default_scope('mmpretrain'):
+            optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+        optimizer = optim_wrapper.optimizer
+        assert optimizer.param_groups[0]['fused'] is True
+        runner = SimpleNamespace(
+            model=model, optim_wrapper=optim_wrapper, hooks=[], iter=0,
+            max_iters=10, work_dir='.',
+            message_hub=MessageHub.get_instance('cuda_contract_guard'))
+        guard.before_train(runner)
+        assert guard.guard.device_mode
+        data = model.data_preprocessor(batch, True)
+        for it in range(2):
+            runner.iter = it
+            with DeviceTrafficCounter() as counter:
+                guard.before_train_iter(runner, it)
+                model(**data, mode='loss')
+                for param in model.parameters():
+                    if param.requires_grad:
+                        param.grad = torch.zeros_like(param)
+                optimizer.step()
+                optim_wrapper.zero_grad()
+                guard.after_train_iter(runner, it)
+                ema.after_train_iter(runner, it)
+            counters.append(counter)
+        first = optimizer.param_groups[0]['params'][0]
+        assert optimizer.state[first]['step'].device.type == 'cuda'
+    assert counters[0].syncs == 0, counters[0].report('sync')
+    assert counters[1].syncs == 1, counters[1].report('sync')
+    assert 'cuda->cpu' in counters[1].report('sync')

@@ -209,6 +209,15 @@ def test_bench_builds_the_wrapper_and_the_batch_asked_for(train_tool):
     assert batch['inputs'].dtype == torch.uint8
 
 
+def test_nonfinite_guard_masks_the_timed_step_and_its_ema(train_tool):
+    bench = demo_bench(train_tool, 1, 2, '--nonfinite-guard')
+    assert bench.guard.device_mode  # the config's fused AdamW
+    calls = []
+    bench.model.update_target = lambda m, skip=None: calls.append(skip)
+    bench.step()
+    assert calls[0] is not None and calls[0].item() == 0
+
+
 def test_traffic_counts_no_syncs_or_copies_on_cpu(train_tool):
     counter, warned = demo_bench(train_tool, 2).traffic()
     assert (counter.syncs, counter.copies, warned) == (0, 0, None)

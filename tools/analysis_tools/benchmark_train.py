@@ -15,6 +15,8 @@ settings in the same process and prints the ratios. Examples::
         --compare mmpretrain::mae/mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py
     python tools/analysis_tools/benchmark_train.py configs/cim_vitb_300e.py \\
         --batch-size 512 --precision fp16 --profile prof.txt
+    python tools/analysis_tools/benchmark_train.py configs/cim_demo.py \\
+        --batch-size 16 --nonfinite-guard   # the guard's cost: with and without
 
 Precision: ``config`` (default) is what ``tools/train.py`` would run: the
 config's bf16 (``BF16OptimWrapper``) or fp16 (``AmpOptimWrapper``) on a GPU,
@@ -37,6 +39,7 @@ from mmpretrain.registry import MODELS, TRANSFORMS
 # CIM's components and the 2026-stack adaptations (docs/stack.md)
 import cim_mm.compat.enable  # noqa: F401
 from cim_mm.compat import load_config
+from cim_mm.engine.optimizers import NonFiniteStepGuard
 from cim_mm.utils.device_traffic import DeviceTrafficCounter
 
 PRECISIONS = ('config', 'fp32', 'fp16', 'bf16')
@@ -60,6 +63,10 @@ def parse_args(argv=None):
                         help='same as --precision bf16')
     parser.add_argument('--fused-adamw', action='store_true',
                         help='AdamW(fused=True): one kernel for all tensors')
+    parser.add_argument('--nonfinite-guard', action='store_true',
+                        help='the step as NonFiniteGuardHook runs it: loss '
+                        'and gradient checks, the optimizer step and the EMA '
+                        'update masked on the device')
     parser.add_argument('--compile', action='store_true',
                         help='torch.compile each sub-network (' +
                         ', '.join(COMPILED_PARTS) + ')')
@@ -176,6 +183,10 @@ class Bench:
             self.optim_wrapper = build_optim_wrapper(
                 self.model,
                 optim_config(cfg, self.precision, cuda, args.fused_adamw))
+        self.guard = None
+        if args.nonfinite_guard:
+            self.guard = NonFiniteStepGuard()
+            self.guard.attach(self.model, self.optim_wrapper.optimizer)
         self.batch = fixed_batch(cfg, args.batch_size)
         if cuda:
             self.batch = pin(self.batch)
@@ -190,8 +201,12 @@ class Bench:
 
     def step(self):
         self.optim_wrapper.update_params(self.losses())
+        skip = self.guard.end_step()[1] if self.guard else None
         if hasattr(self.model, 'update_target'):
-            self.model.update_target(0.99)
+            if skip is None:
+                self.model.update_target(0.99)
+            else:
+                self.model.update_target(0.99, skip=skip)
 
     def flops_per_image(self):
         """Forward + backward FLOPs of one step, per image (eager)."""
@@ -223,6 +238,35 @@ class Bench:
             warned = sum('synchroniz' in str(w.message).lower()
                          for w in caught)
         return counter, warned
+
+    def guard_overhead(self, min_run_time=1.0):
+        """The guard's own work per step, in ms (medians of
+        ``torch.utils.benchmark``, interleaved on this model): the optimizer
+        step with the guard's hooks (gradient check, ``found_inf``) minus
+        without, and the masked EMA update minus the plain one."""
+        from torch.utils.benchmark import Timer
+        self.losses().backward()  # real gradients, kept for every step
+        optimizer = self.optim_wrapper.optimizer
+
+        def median_ms(fn):
+            timer = Timer(stmt='fn(); sync()', globals=dict(
+                fn=fn, sync=lambda: synchronize(self.device)))
+            return timer.blocked_autorange(
+                min_run_time=min_run_time).median * 1000
+
+        step_with = median_ms(optimizer.step)
+        self.guard.detach()
+        step_without = median_ms(optimizer.step)
+        self.guard.attach(self.model, optimizer)
+        skip = torch.zeros((), device=self.device)
+        ema = ema_masked = 0.0
+        if hasattr(self.model, 'update_target'):
+            ema = median_ms(lambda: self.model.update_target(0.99))
+            ema_masked = median_ms(
+                lambda: self.model.update_target(0.99, skip=skip))
+        self.guard.end_step()
+        self.optim_wrapper.zero_grad()
+        return step_with - step_without, ema_masked - ema, step_without, ema
 
     def compile(self):
         for name in COMPILED_PARTS:
@@ -279,12 +323,18 @@ def run(path, args, device, reference, cfg_options=None):
     if args.compile:
         bench.compile()
     images_per_s, step_s, peak = bench.measure(args.warmup, args.iters)
+    if bench.guard is not None:
+        check, mask, step_ms, ema_ms = bench.guard_overhead()
+        print(f'{path}: non-finite guard, per step: {check:+.2f} ms on the '
+              f'optimizer step ({step_ms:.2f} ms without), {mask:+.2f} ms on '
+              f'the EMA update ({ema_ms:.2f} ms without)', flush=True)
     if args.profile:
         bench.profile(args.profile)
     ref_tflops = reference(bench.precision)
     achieved = flops * images_per_s / 1e12
     name = torch.cuda.get_device_name() if device == 'cuda' else 'CPU'
     extras = ''.join([', fused AdamW' if args.fused_adamw else '',
+                      ', non-finite guard' if args.nonfinite_guard else '',
                       ', compiled' if args.compile else ''])
     line = (f'{path} on {name}, batch {bench.batch_size}, '
             f'{bench.precision}{extras}: {images_per_s:.1f} images/s, '

@@ -1,11 +1,14 @@
 from .correlation_map_visualization_hook import CorrelationMapVisualizationHook
+from .nonfinite_guard_hook import (NonFiniteGuardHook,
+                                   NonFiniteTrainingError)
 from .skipped_images_hook import SkippedImagesHook
 from .stop_on_signal_hook import (StopOnSignalHook, TrainingStopped,
                                   train_until_stopped)
 from .target_ema_hook import TargetEMAHook
 
 __all__ = [
-    'CorrelationMapVisualizationHook', 'SkippedImagesHook',
+    'CorrelationMapVisualizationHook', 'NonFiniteGuardHook',
+    'NonFiniteTrainingError', 'SkippedImagesHook',
     'StopOnSignalHook', 'TargetEMAHook', 'TrainingStopped',
     'train_until_stopped'
 ]

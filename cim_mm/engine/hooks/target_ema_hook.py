@@ -6,6 +6,8 @@ from mmengine.model import is_model_wrapper
 
 from mmpretrain.registry import HOOKS
 
+from .nonfinite_guard_hook import STEP_SKIPPED_INFO
+
 
 @HOOKS.register_module()
 class TargetEMAHook(Hook):
@@ -21,6 +23,11 @@ class TargetEMAHook(Hook):
     per micro-batch. The hook keeps no state of its own: the target weights
     live in the model's state dict and ``m`` is a function of the iteration,
     so a resumed run continues exactly.
+
+    With :class:`NonFiniteGuardHook`, an optimizer step it withheld (a
+    non-finite loss or gradients) withholds the EMA update too: the hook
+    passes the step's device flag on to ``update_target(momentum, skip)``,
+    which keeps the target as it is without a host sync.
 
     Not mmpretrain's ``CosineEMA``: it wraps the encoder as an averaged model
     (keys ``target_backbone.module.*`` plus ``steps``, which would break every
@@ -79,5 +86,9 @@ class TargetEMAHook(Hook):
         if not runner.optim_wrapper.should_update():
             return  # a gradient-accumulation micro-batch: no optimizer step
         momentum = self.get_momentum(runner.iter, runner.max_iters)
-        self._algorithm(runner).update_target(momentum)
+        skip = runner.message_hub.get_info(STEP_SKIPPED_INFO)
+        if skip is None:  # no guard, or no optimizer step this iteration
+            self._algorithm(runner).update_target(momentum)
+        else:
+            self._algorithm(runner).update_target(momentum, skip=skip)
         runner.message_hub.update_scalar('train/target_momentum', momentum)

@@ -102,21 +102,34 @@ class CIM(BaseSelfSupervisor):
             self.target_backbone.load_state_dict(self.backbone.state_dict())
 
     @torch.no_grad()
-    def update_target(self, momentum: float) -> None:
-        """``xi = m * xi + (1 - m) * theta`` for the target parameters.
+    def update_target(self, momentum: float,
+                      skip: Optional[torch.Tensor] = None) -> None:
+        """``xi = m * xi + (1 - m) * theta`` for the target parameters
+        (``torch.lerp(xi, theta, 1 - m)``: exact copies at m = 0 and exact
+        keeps at m = 1).
 
         Parameters matching ``target_shared_keys`` and all buffers (e.g. BN
         running statistics) are copied. A no-op with ``bootstrap='shared'``.
 
         Args:
             momentum (float): m in [0, 1]; 0 copies, 1 keeps the target.
+            skip (torch.Tensor, optional): A 0-dim tensor on the parameters'
+                device, 1 where the optimizer step was skipped
+                (``NonFiniteGuardHook``): the averaged parameters are then
+                kept exactly (m = 1), decided on the device (no host sync;
+                one lerp per tensor instead of one foreach launch). The
+                copied ones are copied as always: the online ones did not
+                change. Defaults to None (no mask).
         """
         if self.target_backbone is None:
             return
         averaged, averaged_src, copied, copied_src = self._target_pairs()
         if averaged:
-            torch._foreach_mul_(averaged, momentum)
-            torch._foreach_add_(averaged, averaged_src, alpha=1 - momentum)
+            weight = 1 - momentum
+            if skip is not None:
+                weight = [(1 - skip.to(averaged[0].dtype)) * weight
+                          ] * len(averaged)
+            torch._foreach_lerp_(averaged, averaged_src, weight)
         if copied:
             torch._foreach_copy_(copied, copied_src)
 

@@ -7,7 +7,7 @@ from mmengine.model import BaseModel
 from mmengine.runner import Runner
 from torch.utils.data import Dataset
 
-from cim_mm.engine.hooks import TargetEMAHook
+from cim_mm.engine.hooks import NonFiniteGuardHook, TargetEMAHook
 
 
 class ToyEMAModel(BaseModel):
@@ -19,9 +19,11 @@ class ToyEMAModel(BaseModel):
         self.target = nn.Linear(2, 1)
         self.target.requires_grad_(False)
         self.calls = []
+        self.skips = []
 
-    def update_target(self, momentum):
+    def update_target(self, momentum, skip=None):
         self.calls.append(momentum)
+        self.skips.append(None if skip is None else skip.item())
 
     def forward(self, inputs, data_samples=None, mode='tensor'):
         out = self.online(torch.stack(inputs))
@@ -31,21 +33,27 @@ class ToyEMAModel(BaseModel):
 
 
 class ToyData(Dataset):
+    """Sample ``i`` holds ``i``, or NaN for ``i`` in ``nan_samples``."""
+
+    def __init__(self, nan_samples=()):
+        self.nan_samples = set(nan_samples)
 
     def __len__(self):
         return 64
 
     def __getitem__(self, i):
-        return dict(inputs=torch.full((2, ), float(i)))
+        value = math.nan if i in self.nan_samples else float(i)
+        return dict(inputs=torch.full((2, ), value))
 
 
-def _train(tmp_path, max_iters, accumulative_counts=1, **hook_kwargs):
+def _train(tmp_path, max_iters, accumulative_counts=1, guard=None,
+           nan_samples=(), **hook_kwargs):
     runner = Runner(
         model=ToyEMAModel(),
         work_dir=str(tmp_path),
         experiment_name=tmp_path.name,  # unique: no shared logger/hub
         train_dataloader=dict(
-            dataset=ToyData(),
+            dataset=ToyData(nan_samples),
             sampler=dict(type='DefaultSampler', shuffle=False),
             batch_size=2,
             num_workers=0),
@@ -53,11 +61,12 @@ def _train(tmp_path, max_iters, accumulative_counts=1, **hook_kwargs):
             optimizer=dict(type='SGD', lr=0.01),
             accumulative_counts=accumulative_counts),
         train_cfg=dict(by_epoch=False, max_iters=max_iters),
-        custom_hooks=[TargetEMAHook(**hook_kwargs)],
+        custom_hooks=[TargetEMAHook(**hook_kwargs)] + ([guard] if guard
+                                                       else []),
         default_hooks=dict(checkpoint=None, logger=None),
         default_scope='mmpretrain')
     runner.train()
-    return runner.model.calls
+    return runner.model.calls if guard is None else runner.model.skips
 
 
 def test_momentum_rises_from_base_to_one_on_a_cosine():
@@ -109,3 +118,11 @@ def test_refuses_a_model_without_a_target(tmp_path):
         default_scope='mmpretrain')
     with pytest.raises(TypeError, match='update_target'):
         TargetEMAHook().before_train(runner)
+
+
+def test_passes_the_guards_verdict_on_per_optimizer_step(tmp_path):
+    """With NonFiniteGuardHook, each update gets its optimizer step's skip
+    flag (a device tensor): 1 for the step whose micro-batch was NaN."""
+    skips = _train(tmp_path, max_iters=6, accumulative_counts=3,
+                   guard=NonFiniteGuardHook(), nan_samples=(7, ))
+    assert skips == [0.0, 1.0]  # sample 7: iteration 4, the second step

@@ -1,3 +1,5 @@
+import copy
+
 import pytest
 import torch
 from mmengine.optim import build_optim_wrapper
@@ -175,12 +177,35 @@ def test_update_target_builds_its_lists_once_with_the_same_arithmetic(
         model.update_target(momentum)
         for name, value in target.items():
             if name not in ('cls_token', 'pos_embed'):
-                value.mul_(momentum).add_(online[name], alpha=1 - momentum)
+                value.lerp_(online[name], 1 - momentum)
     assert len(calls) == 2  # the first call, both backbones' names
     for name, value in model.target_backbone.state_dict().items():
         expected = online[name] if name in ('cls_token',
                                             'pos_embed') else target[name]
         torch.testing.assert_close(value, expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize('momentum', [0.9, 0.])
+def test_update_target_with_a_skip_flag_keeps_or_averages_exactly(
+        tiny_cim_cfg, momentum):
+    """skip (a device tensor, NonFiniteGuardHook's verdict): 1 keeps the
+    averaged parameters bit for bit; 0 is the unmasked update, bit for
+    bit; the shared keys are copied either way."""
+    model = _build(tiny_cim_cfg())
+    _randomize(model.backbone, 0)
+    _randomize(model.target_backbone, 1)
+    twin = copy.deepcopy(model)
+    before = {k: v.clone()
+              for k, v in model.target_backbone.state_dict().items()}
+    online = model.backbone.state_dict()
+    model.update_target(momentum, skip=torch.tensor(1.))
+    for name, value in model.target_backbone.state_dict().items():
+        shared = name in ('cls_token', 'pos_embed')
+        assert torch.equal(value, online[name] if shared else before[name])
+    model.update_target(momentum, skip=torch.tensor(0.))
+    twin.update_target(momentum)
+    for name, value in model.target_backbone.state_dict().items():
+        assert torch.equal(value, twin.target_backbone.state_dict()[name])
 
 
 def test_update_target_follows_replaced_parameters(tiny_cim_cfg):
