@@ -1,11 +1,12 @@
 from .correlation_map_visualization_hook import CorrelationMapVisualizationHook
+from .knn_monitor_hook import KNNMonitorHook
 from .skipped_images_hook import SkippedImagesHook
 from .stop_on_signal_hook import (StopOnSignalHook, TrainingStopped,
                                   train_until_stopped)
 from .target_ema_hook import TargetEMAHook
 
 __all__ = [
-    'CorrelationMapVisualizationHook', 'SkippedImagesHook',
+    'CorrelationMapVisualizationHook', 'KNNMonitorHook', 'SkippedImagesHook',
     'StopOnSignalHook', 'TargetEMAHook', 'TrainingStopped',
     'train_until_stopped'
 ]
