@@ -1,5 +1,5 @@
 # The k-NN monitor of the Fashion-MNIST runs (docs/knn.md), a fragment for
-# the *_knn-monitor.py configs: every 200 iterations, 1,000 test images
+# the *_knn-monitor.py configs: every 1,000 iterations, 1,000 test images
 # (100 per class) classified by their 20 nearest among 1,000 training images
 # (100 per class), 96 px, features of the online encoder (CIM) or the
 # unmasked encoder (MAE). Its folders, once:
@@ -18,7 +18,7 @@ knn_pipeline = [
 ]
 knn_monitor = dict(
     type='KNNMonitorHook',
-    interval=200,
+    interval=1000,
     memory=dict(
         batch_size=64,
         num_workers=1,
