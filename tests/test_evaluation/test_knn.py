@@ -250,24 +250,7 @@ def test_mae_checkpoint_loads_into_its_backbone(tmp_path):
 # ---------------------------------------------------------------------------
 # End to end
 # ---------------------------------------------------------------------------
-@pytest.fixture(scope='module')
-def folders(tmp_path_factory):
-    """train/ and val/ of 3 classes (crops of skimage's astronaut, chelsea,
-    coffee): 4 training and 2 validation crops each, as PNG."""
-    root = tmp_path_factory.mktemp('knn_folders')
-    for name in ('astronaut', 'chelsea', 'coffee'):
-        image = getattr(skimage.data, name)()[..., ::-1]
-        h, w = image.shape[:2]
-        for split, offsets in (('train', range(4)), ('val', range(4, 6))):
-            (root / split / name).mkdir(parents=True, exist_ok=True)
-            for i in offsets:
-                y, x = (i % 3) * h // 6, (i % 2) * w // 4 + (i // 3) * w // 8
-                cv2.imwrite(str(root / split / name / f'{i}.png'),
-                            image[y:y + h // 2, x:x + w // 2])
-    return str(root / 'train'), str(root / 'val')
-
-
-def test_end_to_end_with_and_without_a_checkpoint(folders, tmp_path):
+def test_end_to_end_with_and_without_a_checkpoint(knn_folders, tmp_path):
     cfg = Config.fromfile(DEMO_CONFIG)
     cfg.merge_from_dict(TINY_CIM)
     torch.manual_seed(1)
@@ -276,9 +259,9 @@ def test_end_to_end_with_and_without_a_checkpoint(folders, tmp_path):
     checkpoint = tmp_path / 'cim.pth'
     torch.save(dict(state_dict=model.state_dict()), checkpoint)
     kwargs = dict(input_size=32, batch_size=4, num_workers=0, progress=False)
-    with_ckpt = run_knn_eval(cfg, str(checkpoint), *folders, **kwargs)
+    with_ckpt = run_knn_eval(cfg, str(checkpoint), *knn_folders, **kwargs)
     torch.manual_seed(0)
-    random_init = run_knn_eval(cfg, None, *folders, **kwargs)
+    random_init = run_knn_eval(cfg, None, *knn_folders, **kwargs)
     for result in (with_ckpt, random_init):
         assert 0 <= result['top1'] <= 100 and result['top5'] == 100
         assert (result['num_train'], result['num_val'],
@@ -289,8 +272,8 @@ def test_end_to_end_with_and_without_a_checkpoint(folders, tmp_path):
     assert random_init['load'] is None
 
 
-def test_val_classes_must_be_training_classes(folders, tmp_path):
-    train, val = folders
+def test_val_classes_must_be_training_classes(knn_folders, tmp_path):
+    train, val = knn_folders
     odd = tmp_path / 'val' / 'rocket'
     odd.mkdir(parents=True)
     cv2.imwrite(str(odd / '0.png'), skimage.data.rocket())

@@ -163,7 +163,7 @@ class KNNMonitorHook(Hook):
 
     def _describe(self, entry: dict) -> str:
         return ', '.join(f"top-{k} {entry[f'top{k}']:.2f}%"
-                         for k in self.topk)
+                         for k in self.topk if f'top{k}' in entry)
 
     def evaluate(self, runner, step: int) -> Optional[dict]:
         """Extract, classify and log at ``step``; returns the history entry

@@ -3,6 +3,7 @@ L2-normalised (N, D) features out, gathered across ranks in dataset order.
 """
 import inspect
 import math
+import threading
 from typing import List, Tuple
 
 import torch
@@ -84,7 +85,14 @@ def extract_features(backbone: torch.nn.Module, loader: DataLoader,
     (n,) labels (``gt_label`` of the data samples) of the batches of
     ``loader`` (``default_collate``d, ``inputs`` uint8 BGR), in loader
     order. The backbone runs in eval mode, unmasked; every module's
-    train/eval mode is put back afterwards."""
+    train/eval mode is put back afterwards.
+
+    With non-persistent workers, returns once the threads the loader
+    started have ended: its queues' feeder threads end after the workers
+    and, in CPython 3.11, a process forked while one of them is ending (the
+    next loader's worker) can hang in ``os.fork`` for good (seen under DDP
+    with the monitor's two loaders back to back)."""
+    threads = set(threading.enumerate())
     modes = [(m, m.training) for m in backbone.modules()]
     backbone.eval()
     extra = getattr(backbone, 'num_extra_tokens', 0)
@@ -103,6 +111,9 @@ def extract_features(backbone: torch.nn.Module, loader: DataLoader,
     finally:
         for module, mode in modes:
             module.training = mode
+    if not loader.persistent_workers:
+        for thread in set(threading.enumerate()) - threads:
+            thread.join(timeout=60)
     if bar is not None:
         print()  # end the progress bar's line
     if not feats:

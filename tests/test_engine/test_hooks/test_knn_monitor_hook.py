@@ -6,16 +6,19 @@ import glob
 import json
 import os.path as osp
 import random
+import threading
 
 import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
 from mmengine.hooks import Hook
+from mmengine.model import ImgDataPreprocessor
 from mmengine.runner import Runner
 
 from cim_mm.engine.hooks import KNNMonitorHook
-from cim_mm.evaluation.knn import build_knn_loader, knn_pipeline
+from cim_mm.evaluation.knn import (build_knn_loader, extract_features,
+                                   knn_pipeline)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
@@ -164,13 +167,21 @@ def test_resume_continues_the_curve(monitored, demo_data_root, knn_folders,
     assert [r['step'] for r in second if 'knn/top1' in r] == [4]
 
 
-def test_loaders_draw_nothing_from_the_global_rngs(knn_folders):
-    before = rng_states()
+def test_loaders_draw_nothing_and_leave_no_thread(knn_folders):
+    """In dataset order, the global RNG states untouched, and, after the
+    features of a loader with a worker, no thread of its left (a worker of
+    the next loader forked while one ends can hang)."""
+    before, threads = rng_states(), set(threading.enumerate())
+    backbone = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1),
+                                   torch.nn.Flatten())
     for workers in (0, 1):
         loader = build_knn_loader(knn_loader(knn_folders[0], workers))
-        labels = [int(s.gt_label) for batch in loader
-                  for s in batch['data_samples']]
-        assert labels == [0] * 4 + [1] * 4 + [2] * 4  # dataset order
+        feats, labels = extract_features(backbone, loader,
+                                         ImgDataPreprocessor(),
+                                         progress=False)
+        assert labels.tolist() == [0] * 4 + [1] * 4 + [2] * 4
+        assert feats.shape == (12, 3)
+        assert set(threading.enumerate()) == threads
     assert same_rng_states(rng_states(), before)
 
 
