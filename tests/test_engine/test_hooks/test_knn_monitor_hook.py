@@ -7,6 +7,7 @@ import json
 import os.path as osp
 import random
 import threading
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -202,6 +203,27 @@ def test_mae_config_is_monitored_unmasked(knn_folders, tmp_path):
     assert [r['step'] for r in records if 'knn/top1' in r] == [0, 1]
     assert [h['num_query'] for h in knn_hook(runner).history] == [6, 6]
     assert runner.model.backbone.training
+
+
+@pytest.mark.parametrize('by_epoch,steps', [(False, [4, 8, 12]),
+                                             (True, [6, 12])])
+def test_interval_counts_iterations_or_epochs(monkeypatch, by_epoch, steps):
+    """4 epochs of 3 iterations, interval 4 (iterations) or 2 (epochs):
+    the step logged is the number of iterations done."""
+    hook = KNNMonitorHook(knn_loader('m'), knn_loader('q'), by_epoch=by_epoch,
+                          interval=2 if by_epoch else 4)
+    done = []
+    monkeypatch.setattr(hook, 'evaluate',
+                        lambda runner, step: done.append(step))
+    runner = SimpleNamespace(iter=0, epoch=0)
+    for epoch in range(4):
+        runner.epoch = epoch
+        for batch_idx in range(3):
+            runner.iter = epoch * 3 + batch_idx  # as in after_train_iter
+            hook.after_train_iter(runner, batch_idx)
+        runner.iter = epoch * 3 + 3  # as in after_train_epoch
+        hook.after_train_epoch(runner)
+    assert done == steps
 
 
 def test_bad_settings_are_refused(knn_folders, tmp_path):
