@@ -14,6 +14,19 @@
 # training pairs are drawn with the model's predictions (exemplar | true map
 # | predicted map) to the visualisation backends: PNGs under
 # work_dir/<timestamp>/vis_data/vis_image/ by default.
+#
+# If some of your images have labels, the k-NN accuracy of the encoder can
+# be logged while it trains (docs/pretrain_own_images.md): append to
+# custom_hooks below, with <class>/<image> folders of labelled images
+# (a few hundred queries, a few per class to a few thousand as memory),
+#     dict(type='KNNMonitorHook', interval=5000,
+#          memory=dict(batch_size=64, num_workers=4, dataset=dict(
+#              type='CustomDataset', data_root='data/labelled/train',
+#              pipeline=knn_pipeline)),
+#          query=dict(batch_size=64, num_workers=4, dataset=dict(
+#              type='CustomDataset', data_root='data/labelled/val',
+#              pipeline=knn_pipeline))),
+# with knn_pipeline as in cim_vitb_300e_knn-monitor.py.
 _base_ = ['cim_vitb_300e.py']
 
 data_root = 'data/my_images/'

@@ -295,3 +295,25 @@ def nonsquare_photos(tmp_path_factory):
         paths[name] = str(root / f'{name}.png')
         cv2.imwrite(paths[name], getattr(skimage.data, name)()[..., ::-1])
     return paths
+
+
+@pytest.fixture(scope='session')
+def knn_folders(tmp_path_factory):
+    """(train, val): labelled ``<class>/<image>`` folders for k-NN, 3
+    classes (48 x 48 crops of skimage's astronaut, chelsea and coffee), 4
+    training and 2 validation PNGs each."""
+    import cv2
+    import skimage.data
+    root = tmp_path_factory.mktemp('knn_folders')
+    for name in ('astronaut', 'chelsea', 'coffee'):
+        image = getattr(skimage.data, name)()[..., ::-1]
+        h, w = image.shape[:2]
+        for split, offsets in (('train', range(4)), ('val', range(4, 6))):
+            (root / split / name).mkdir(parents=True, exist_ok=True)
+            for i in offsets:
+                y, x = (i % 3) * h // 6, (i % 2) * w // 4 + (i // 3) * w // 8
+                crop = image[y:y + h // 2, x:x + w // 2]
+                cv2.imwrite(str(root / split / name / f'{i}.png'),
+                            cv2.resize(crop, (48, 48),
+                                       interpolation=cv2.INTER_AREA))
+    return str(root / 'train'), str(root / 'val')

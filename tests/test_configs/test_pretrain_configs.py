@@ -185,3 +185,37 @@ def test_pretraining_draws_per_sample_and_resumes_mid_epoch(name):
              'ResumableInfiniteSampler': 'ResumableIterBasedTrainLoop'}
     assert cfg.train_cfg.type == loops[loader.sampler.type]
     assert loader.num_workers > 0 and loader.persistent_workers
+
+
+KNN_MONITORED = {
+    'cim_vitb_300e_knn-monitor.py': 'cim_vitb_300e.py',
+    'knn_fashion_mnist/cim_vit-4l-128d_96px_fashion-mnist_knn-monitor.py':
+    'knn_fashion_mnist/cim_vit-4l-128d_96px_fashion-mnist.py',
+    'knn_fashion_mnist/mae_vit-4l-128d_96px_fashion-mnist_knn-monitor.py':
+    'knn_fashion_mnist/mae_vit-4l-128d_96px_fashion-mnist.py',
+}
+
+
+@pytest.mark.parametrize('name', KNN_MONITORED)
+def test_knn_monitor_configs_add_only_the_monitor(name):
+    """The *_knn-monitor.py configs are their base plus KNNMonitorHook,
+    whose images go through knn_eval.py's pipeline (nothing random)."""
+    from cim_mm.evaluation.knn import knn_pipeline
+    from mmpretrain.registry import HOOKS
+    cfg, base = load(name), load(KNN_MONITORED[name])
+    monitor, = [h for h in cfg.custom_hooks if h.type == 'KNNMonitorHook']
+    assert [h for h in cfg.custom_hooks if h.type != 'KNNMonitorHook'
+            ] == list(base.get('custom_hooks', []))
+    helpers = {'custom_hooks', 'knn_pipeline', 'knn_monitor', 'knn_data_root'}
+    assert not {key for key in set(cfg) | set(base)
+                if cfg.get(key) != base.get(key)} - helpers
+    hook = HOOKS.build(monitor)
+    for part in (hook.memory, hook.query):
+        pipeline = part['dataset']['pipeline']
+        assert pipeline == knn_pipeline(pipeline[2]['crop_size'])
+        assert 'sampler' not in part
+    if name == 'cim_vitb_300e_knn-monitor.py':
+        assert (hook.by_epoch, hook.interval) == (True, 10)
+        assert hook.memory.dataset.ann_file == 'meta/train_10pc.txt'
+        assert (hook.query.dataset.split, hook.query.dataset.indices) == (
+            'val', 10000)

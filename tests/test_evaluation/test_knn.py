@@ -1,6 +1,8 @@
 """cim_mm.evaluation.knn: DINO's weighted k-NN on hand-made features, the
-pooling and unmasked forward of mmpretrain backbones, checkpoint loading,
-and the whole evaluation on tiny folders of real photos (CPU, seconds)."""
+pooling and unmasked forward of mmpretrain backbones, the gathering of the
+ranks' features, checkpoint loading, and the whole evaluation on tiny
+folders of real photos (CPU, seconds). The monitor's use of it:
+tests/test_engine/test_hooks/test_knn_monitor_hook.py."""
 import math
 import os.path as osp
 
@@ -17,9 +19,11 @@ from mmpretrain.registry import MODELS
 import cim_mm  # noqa: F401
 from cim_mm.evaluation.knn import (backbone_input_size, build_backbone,
                                    build_normaliser, forward_backbone,
+                                   gather_shards, knn_accuracy,
                                    load_backbone_weights, pool_features,
-                                   run_knn_eval, topk_accuracy,
+                                   run_knn_eval, shard_indices, topk_accuracy,
                                    weighted_knn_votes)
+from cim_mm.evaluation.knn import features
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO_CONFIG = osp.join(REPO, 'configs', 'cim_demo.py')
@@ -100,9 +104,44 @@ def test_topk_accuracy_with_fewer_classes_than_k():
         top1=pytest.approx(100 / 3), top5=100.0)
 
 
+def test_knn_accuracy_is_votes_then_topk():
+    gen = torch.Generator().manual_seed(1)
+    train = F.normalize(torch.randn(30, 4, generator=gen), dim=1)
+    test = F.normalize(torch.randn(9, 4, generator=gen), dim=1)
+    labels = torch.randint(0, 6, (30, ), generator=gen)
+    truth = torch.randint(0, 6, (9, ), generator=gen)
+    assert knn_accuracy(train, labels, test, truth, 6, k=4,
+                        temperature=0.1) == topk_accuracy(
+                            weighted_knn_votes(train, labels, test, 6, k=4,
+                                               temperature=0.1), truth)
+
+
 # ---------------------------------------------------------------------------
 # Features
 # ---------------------------------------------------------------------------
+@pytest.mark.parametrize('total,world', [(7, 3), (6, 2), (3, 3)])
+def test_gathered_shards_are_in_dataset_order(monkeypatch, total, world):
+    """Rank r extracts indices r, r + W, ...; after the all-gather every
+    rank holds all rows in dataset order (W ranks simulated)."""
+    rows = torch.arange(total * 2.).view(total, 2)
+    shards = [rows[list(shard_indices(total, r, world))]
+              for r in range(world)]
+    assert sorted(i for r in range(world)
+                  for i in shard_indices(total, r, world)) == list(
+                      range(total))
+
+    def all_gather(padded):  # what each rank pads and sends
+        sent = [padded.new_zeros(padded.shape) for _ in shards]
+        for out, shard in zip(sent, shards):
+            out[:len(shard)] = shard
+        return sent
+
+    monkeypatch.setattr(features, 'get_world_size', lambda: world)
+    monkeypatch.setattr(features, 'all_gather', all_gather)
+    for shard in shards:
+        torch.testing.assert_close(gather_shards(shard, total), rows)
+
+
 def test_pooling_follows_the_output():
     tokens = torch.arange(24.).view(1, 4, 6)  # cls + 3 patch tokens
     torch.testing.assert_close(pool_features((tokens, ), 'auto', 1),
@@ -211,24 +250,7 @@ def test_mae_checkpoint_loads_into_its_backbone(tmp_path):
 # ---------------------------------------------------------------------------
 # End to end
 # ---------------------------------------------------------------------------
-@pytest.fixture(scope='module')
-def folders(tmp_path_factory):
-    """train/ and val/ of 3 classes (crops of skimage's astronaut, chelsea,
-    coffee): 4 training and 2 validation crops each, as PNG."""
-    root = tmp_path_factory.mktemp('knn_folders')
-    for name in ('astronaut', 'chelsea', 'coffee'):
-        image = getattr(skimage.data, name)()[..., ::-1]
-        h, w = image.shape[:2]
-        for split, offsets in (('train', range(4)), ('val', range(4, 6))):
-            (root / split / name).mkdir(parents=True, exist_ok=True)
-            for i in offsets:
-                y, x = (i % 3) * h // 6, (i % 2) * w // 4 + (i // 3) * w // 8
-                cv2.imwrite(str(root / split / name / f'{i}.png'),
-                            image[y:y + h // 2, x:x + w // 2])
-    return str(root / 'train'), str(root / 'val')
-
-
-def test_end_to_end_with_and_without_a_checkpoint(folders, tmp_path):
+def test_end_to_end_with_and_without_a_checkpoint(knn_folders, tmp_path):
     cfg = Config.fromfile(DEMO_CONFIG)
     cfg.merge_from_dict(TINY_CIM)
     torch.manual_seed(1)
@@ -237,9 +259,9 @@ def test_end_to_end_with_and_without_a_checkpoint(folders, tmp_path):
     checkpoint = tmp_path / 'cim.pth'
     torch.save(dict(state_dict=model.state_dict()), checkpoint)
     kwargs = dict(input_size=32, batch_size=4, num_workers=0, progress=False)
-    with_ckpt = run_knn_eval(cfg, str(checkpoint), *folders, **kwargs)
+    with_ckpt = run_knn_eval(cfg, str(checkpoint), *knn_folders, **kwargs)
     torch.manual_seed(0)
-    random_init = run_knn_eval(cfg, None, *folders, **kwargs)
+    random_init = run_knn_eval(cfg, None, *knn_folders, **kwargs)
     for result in (with_ckpt, random_init):
         assert 0 <= result['top1'] <= 100 and result['top5'] == 100
         assert (result['num_train'], result['num_val'],
@@ -250,8 +272,8 @@ def test_end_to_end_with_and_without_a_checkpoint(folders, tmp_path):
     assert random_init['load'] is None
 
 
-def test_val_classes_must_be_training_classes(folders, tmp_path):
-    train, val = folders
+def test_val_classes_must_be_training_classes(knn_folders, tmp_path):
+    train, val = knn_folders
     odd = tmp_path / 'val' / 'rocket'
     odd.mkdir(parents=True)
     cv2.imwrite(str(odd / '0.png'), skimage.data.rocket())

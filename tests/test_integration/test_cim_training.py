@@ -146,12 +146,32 @@ def train_tool():
     return module
 
 
+# The k-NN monitor every 2 iterations (so evaluations before, between and
+# after the checkpoints at 3 and 6), its loaders with a worker each.
+KNN_MONITOR = """
+custom_hooks = [*_base_.custom_hooks, dict(
+    type='KNNMonitorHook', interval=2,
+    memory=dict(batch_size=4, num_workers=1, dataset=dict(
+        type='CustomDataset', data_root={train!r}, pipeline={pipeline!r})),
+    query=dict(batch_size=4, num_workers=1, dataset=dict(
+        type='CustomDataset', data_root={val!r}, pipeline={pipeline!r})))]
+"""
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize('knn_monitor', [False, True],
+                         ids=['plain', 'knn-monitor'])
 def test_mid_epoch_resume_with_workers_is_bit_identical(
-        train_tool, demo_data_root, tmp_path):
+        train_tool, demo_data_root, knn_folders, knn_monitor, tmp_path):
+    """Also with KNNMonitorHook on: the training is the same, and the k-NN
+    curve of a resumed run is the uninterrupted run's."""
     config = tmp_path / 'epochs.py'
-    config.write_text(EPOCH_CONFIG.format(demo=DEMO_CONFIG,
-                                          root=demo_data_root))
+    text = EPOCH_CONFIG.format(demo=DEMO_CONFIG, root=demo_data_root)
+    if knn_monitor:
+        from cim_mm.evaluation.knn import knn_pipeline
+        text += KNN_MONITOR.format(train=knn_folders[0], val=knn_folders[1],
+                                   pipeline=knn_pipeline(32))
+    config.write_text(text)
 
     def train(name, resume=None, *options):
         args = [str(config), '--work-dir', str(tmp_path / name)]
@@ -184,6 +204,12 @@ def test_mid_epoch_resume_with_workers_is_bit_identical(
         losses = [c['message_hub']['log_scalars']['train/loss'].data[0]
                   for c in (straight, ckpt)]
         assert len(losses[0]) == 8 and (losses[0] == losses[1]).all(), name
+        if knn_monitor:
+            curves = [[(h['step'], h['top1'], h['top5'])
+                       for h in c['knn_monitor']['history']]
+                      for c in (straight, ckpt)]
+            assert [s for s, _, _ in curves[0]] == [2, 4, 6, 8], curves[0]
+            assert curves[0] == curves[1], name
 
 
 @pytest.mark.slow

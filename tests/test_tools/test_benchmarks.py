@@ -446,3 +446,20 @@ def test_gpu_benchmarks_rehearsal_runs_a_step_as_the_gpu_host_would(
     if not torch.cuda.is_available():
         assert '== bf16_fused_compiled: skipped (no GPU)' in summary
     assert len(list((tmp_path / 'jpegs' / 'train').rglob('*.JPEG'))) == 12
+
+
+# ---------------------------------------------------------------------------
+# benchmark_knn_monitor.py
+# ---------------------------------------------------------------------------
+def test_knn_monitor_benchmark_times_loader_forward_and_knn(tmp_path):
+    result = load_tool('benchmark_knn_monitor').main([
+        DEMO, '--images', '4', '--input-size', '32', '--batch-size', '2',
+        '--memory', '20', '--queries', '10', '--classes', '3', '--dir',
+        str(tmp_path), '--cfg-options', 'model.backbone.arch.num_layers=1'
+    ])
+    assert (result['images'], result['feature_dim'], result['memory'],
+            result['queries']) == (4, 128, 20, 10)
+    assert all(result[key] > 0 for key in (
+        'loader_images_per_s', 'forward_images_per_s',
+        'extract_images_per_s'))
+    assert len(list(tmp_path.glob('train/*/*.JPEG'))) == 4

@@ -384,3 +384,41 @@ def test_two_nodes_on_one_machine_train_save_and_resume(
     rank0, rank1 = rank_digests(tmp_path)
     assert rank0 == rank1 == checkpoint_digest(tmp_path / 'iter_6.pth')
     assert exit_reports(tmp_path) == [CLEAN_EXIT, CLEAN_EXIT]
+
+
+@pytest.mark.slow
+def test_dist_train_knn_monitor_gathers_the_features_of_both_ranks(
+        cim_options, knn_folders, tmp_path):
+    """KNNMonitorHook on 2 processes: each rank extracts half of the
+    images, the all-gathered features give the accuracy that one process
+    finds on the saved weights (tools/analysis_tools/knn_eval.py's run), and
+    the ranks still end with identical weights."""
+    from cim_mm.compat import load_config
+    from cim_mm.evaluation.knn import knn_pipeline, run_knn_eval
+    loader = ('dict(batch_size=4, num_workers=0, dataset=dict('
+              "type='CustomDataset', data_root={!r}, pipeline={!r}))")
+    config = tmp_path / 'cim_knn.py'
+    config.write_text(
+        f'_base_ = [{str(DEMO_CONFIG)!r}]\n'
+        "custom_imports = dict(imports=['cim_mm', 'test_launchers'], "
+        'allow_failed_imports=False)\n'
+        "custom_hooks = [*_base_.custom_hooks, dict(type='KNNMonitorHook', "
+        'interval=4, memory=' + loader.format(knn_folders[0], knn_pipeline(32))
+        + ', query=' + loader.format(knn_folders[1], knn_pipeline(32)) +
+        "), dict(type='RankStateDigestHook')]\n")
+    work_dir = tmp_path / 'work_dir'
+    output = run(['bash', TOOLS / 'dist_train.sh', config, 2, '--work-dir',
+                  work_dir, *cim_options])
+    assert 'GPU number: 2' in output
+    rank0, rank1 = rank_digests(work_dir)
+    assert rank0 == rank1
+    history = torch.load(work_dir / 'iter_4.pth',
+                         weights_only=False)['knn_monitor']['history']
+    assert [(h['step'], h['num_memory'], h['num_query'])
+            for h in history] == [(4, 12, 6)]
+    cfg = load_config(str(work_dir / 'cim_knn.py'))
+    alone = run_knn_eval(cfg, str(work_dir / 'iter_4.pth'), *knn_folders,
+                         input_size=32, batch_size=4, num_workers=0,
+                         progress=False)
+    assert (history[0]['top1'], history[0]['top5']) == (alone['top1'],
+                                                        alone['top5'])

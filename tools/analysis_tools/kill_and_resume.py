@@ -14,6 +14,11 @@ lost and redone; the outcome must not change. At the end every tensor of the
 final checkpoint (``state_dict``, optimizer state, parameter schedulers) is
 compared with the uninterrupted run of the same config and seed.
 
+With ``--knn-monitor`` both runs also evaluate ``KNNMonitorHook`` every 2
+iterations (the demo photos sorted into 3 arbitrary classes, memory and
+queries), and the k-NN curves saved in the final checkpoints are compared
+too.
+
 Example::
 
     python tools/analysis_tools/kill_and_resume.py --stops 5 --signal KILL
@@ -22,6 +27,7 @@ import argparse
 import os
 import os.path as osp
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -56,6 +62,15 @@ default_hooks = dict(
 randomness = dict(seed={seed})
 '''
 
+KNN_MONITOR = '''
+custom_hooks = [*_base_.custom_hooks, dict(
+    type='KNNMonitorHook', interval=2,
+    memory=dict(batch_size=4, num_workers=1, dataset=dict(
+        type='CustomDataset', data_root={train!r}, pipeline={pipeline!r})),
+    query=dict(batch_size=4, num_workers=1, dataset=dict(
+        type='CustomDataset', data_root={val!r}, pipeline={pipeline!r})))]
+'''
+
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
@@ -77,6 +92,8 @@ def parse_args(argv=None):
     parser.add_argument('--seed', type=int, default=0,
                         help='the run\'s seed and the draw of the stops')
     parser.add_argument('--keep', help='keep logs and work dirs here')
+    parser.add_argument('--knn-monitor', action='store_true',
+                        help='with KNNMonitorHook (its curves compared)')
     return parser.parse_args(argv)
 
 
@@ -161,9 +178,26 @@ def resumes_at(work_dir):
 
 
 def differing(a_path, b_path):
-    """(differing leaves, tensors compared) of two checkpoints."""
+    """(differing leaves, tensors compared, whether the k-NN curves saved
+    by KNNMonitorHook are the same) of two checkpoints."""
     a, b = (read_checkpoint(p, map_location='cpu') for p in (a_path, b_path))
-    return differing_leaves(a, b)
+    curves = [[(h['step'], h['top1'], h['top5'])
+               for h in c.get('knn_monitor', {}).get('history', [])]
+              for c in (a, b)]
+    return (*differing_leaves(a, b), curves[0] == curves[1], len(curves[0]))
+
+
+def write_knn_folders(photos, root):
+    """The photos of ``photos`` (a folder) copied into ``root/train`` and
+    ``root/val`` as ``<class>/<image>``, 3 classes in turn, every 4th photo a
+    query. Returns (train, val)."""
+    names = sorted(os.listdir(photos))
+    for i, name in enumerate(names):
+        split = 'val' if i % 4 == 3 else 'train'
+        folder = osp.join(root, split, f'class{i % 3}')
+        os.makedirs(folder, exist_ok=True)
+        shutil.copy(osp.join(photos, name), folder)
+    return osp.join(root, 'train'), osp.join(root, 'val')
 
 
 def main(argv=None):
@@ -183,6 +217,12 @@ def main(argv=None):
             persistent=args.workers > 0, images=images,
             epochs=args.epochs, iters=total, interval=args.interval,
             seed=args.seed))
+        if args.knn_monitor:
+            from cim_mm.evaluation.knn import knn_pipeline
+            train, val = write_knn_folders(osp.join(root, 'train'),
+                                           osp.join(keep, 'knn'))
+            f.write(KNN_MONITOR.format(train=train, val=val,
+                                       pipeline=knn_pipeline(32)))
     final = f'iter_{total}.pth'
 
     print(f'{total} iterations, {args.nproc} processes x {args.workers} '
@@ -220,11 +260,14 @@ def main(argv=None):
         failed += code != 0
     if not osp.isfile(osp.join(run, final)):
         sys.exit(f'the stopped run never finished: see {log}')
-    bad, tensors = differing(osp.join(keep, 'straight', final),
-                             osp.join(run, final))
+    bad, tensors, same_curve, evaluations = differing(
+        osp.join(keep, 'straight', final), osp.join(run, final))
     print(f'stops survived: {survived}; restarts that failed: {failed}; '
           f'tensors that differ: {len(bad)} of {tensors} (state_dict, '
           f'optimizer, schedulers){": " + ", ".join(bad[:5]) if bad else ""}')
+    if args.knn_monitor:
+        print(f'k-NN curves ({evaluations} evaluations): '
+              f'{"the same" if same_curve else "DIFFERENT"}')
     print(f'logs and work dirs: {keep}')
 
 

@@ -1,4 +1,5 @@
 from .correlation_map_visualization_hook import CorrelationMapVisualizationHook
+from .knn_monitor_hook import KNNMonitorHook
 from .nonfinite_guard_hook import (NonFiniteGuardHook,
                                    NonFiniteTrainingError)
 from .skipped_images_hook import SkippedImagesHook
@@ -7,8 +8,7 @@ from .stop_on_signal_hook import (StopOnSignalHook, TrainingStopped,
 from .target_ema_hook import TargetEMAHook
 
 __all__ = [
-    'CorrelationMapVisualizationHook', 'NonFiniteGuardHook',
-    'NonFiniteTrainingError', 'SkippedImagesHook',
-    'StopOnSignalHook', 'TargetEMAHook', 'TrainingStopped',
-    'train_until_stopped'
+    'CorrelationMapVisualizationHook', 'KNNMonitorHook', 'NonFiniteGuardHook',
+    'NonFiniteTrainingError', 'SkippedImagesHook', 'StopOnSignalHook',
+    'TargetEMAHook', 'TrainingStopped', 'train_until_stopped'
 ]
