@@ -129,6 +129,7 @@ def one_core_rate(cfg, data_root, num_samples, collate_batch=0):
         dataset = DATASETS.build(dataset_config(cfg, data_root))
         collate_cfg = dict(cfg.train_dataloader.get(
             'collate_fn', dict(type='pseudo_collate')))
+        collate_cfg.pop('_scope_', None)  # mmpretrain:: configs carry it
         collate = functools.partial(FUNCTIONS.get(collate_cfg.pop('type')),
                                     **collate_cfg)
     batch = collate_batch or 1
