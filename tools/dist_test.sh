@@ -5,7 +5,7 @@
 #      PYTHON (python). On one node without PORT, torchrun --standalone picks
 #      a free port itself (no collision between jobs); several nodes need
 #      PORT (default 29500) and MASTER_ADDR. Without GPUs the processes
-#      use gloo on CPU (cim_mm/compat/distributed_without_gpu.py).
+#      use gloo on CPU (runner_type CIMRunner; docs/stack.md).
 set -euo pipefail
 
 if [ $# -lt 3 ]; then

@@ -5,7 +5,7 @@
 #      PYTHON (python). On one node without PORT, torchrun --standalone picks
 #      a free port itself (no collision between jobs); several nodes need
 #      PORT (default 29500) and MASTER_ADDR. Without GPUs the processes
-#      use gloo on CPU (cim_mm/compat/distributed_without_gpu.py).
+#      use gloo on CPU (runner_type CIMRunner; docs/stack.md).
 # torchrun replaces this script (exec), so a signal sent to it reaches
 # torchrun, which passes SIGTERM, SIGINT, SIGHUP, SIGQUIT and (set here)
 # SIGUSR1 on to the training processes; StopOnSignalHook saves and stops

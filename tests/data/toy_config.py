@@ -1,7 +1,8 @@
 # A tiny mmpretrain classifier that trains on CPU in seconds: the tests of
 # cim_mm.compat and of tools/ use it to exercise checkpoints, resume, load_from
 # and distributed launch without depending on the CIM model. It switches on
-# the stack adaptations as the shipped configs do.
+# the stack adaptations and selects the runner, checkpoint hook and model
+# wrapper of the shipped runtime (configs/_base_/default_runtime.py).
 # The tests set `<split>_dataloader.dataset.data_root` of every split to a
 # folder with one sub-folder of images per class (--cfg-options).
 custom_imports = dict(imports=['cim_mm', 'cim_mm.compat.enable'],
@@ -75,16 +76,20 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=1),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=2),
+    checkpoint=dict(type='AtomicCheckpointHook', by_epoch=False, interval=2),
     sampler_seed=dict(type='DistSamplerSeedHook'),
 )
 log_processor = dict(by_epoch=False)
 env_cfg = dict(
     cudnn_benchmark=False,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-    # nccl as in real configs: on a machine without a GPU cim_mm.compat
+    # nccl as in real configs: on a machine without a GPU CIMRunner
     # replaces it by gloo.
     dist_cfg=dict(backend='nccl'))
+runner_type = 'CIMRunner'
+model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None,
+                         broadcast_buffers=False,
+                         find_unused_parameters=False)
 log_level = 'INFO'
 load_from = None
 resume = False

@@ -33,7 +33,6 @@ for name in json.loads(sys.argv[1]):
         __import__(name)
     except Exception:
         pass
-
 import cv2, torch
 from mmengine.config.utils import MODULE2PACKAGE
 from mmengine.runner import CheckpointLoader
@@ -64,7 +63,10 @@ def snapshot():
         torch_threads=torch.get_num_threads(),
         cv2_threads=cv2.getNumThreads(),
         default_dtype=str(torch.get_default_dtype()),
-        warning_filters=len(warnings.filters),
+        # (not pkg_resources' own: mmengine reloads it to find a mmpretrain::
+        # config base, and each reload adds a filter for a new class)
+        warning_filters=len([f for f in warnings.filters if getattr(
+            f[2], '__module__', '') != 'pkg_resources']),
         root_handlers=len(logging.getLogger().handlers))
 
 before = snapshot()
@@ -143,24 +145,18 @@ def test_import_cim_mm_and_building_a_model_change_nothing_upstream(
 
 
 @pytest.mark.slow
-def test_the_switch_applies_every_documented_adaptation(snapshots):
+def test_the_switch_applies_only_the_adaptations_without_extension_point(
+        snapshots):
     _, registered, enabled = snapshots
     changed = differences(registered, enabled)
-    # the adaptations of docs/stack.md, each seen to change what it adapts
+    # the process-wide adaptations of docs/stack.md, each seen to change what
+    # it adapts, and nothing else (resume, atomic checkpoints, DDP without a
+    # GPU, worker signals: CIMRunner / AtomicCheckpointHook, chosen by the
+    # config)
     expected = {
-        'mmengine.dist.utils._init_dist_pytorch',
-        'mmengine.model.wrappers.distributed.MMDistributedDataParallel.'
-        '__init__',
-        'mmengine.hooks.checkpoint_hook.CheckpointHook.'
-        '_save_checkpoint_with_step',
-        'mmengine.runner.find_latest_checkpoint',
-        'mmengine.runner.checkpoint.find_latest_checkpoint',
-        'mmengine.runner.runner.find_latest_checkpoint',
         'mmengine.config.config.get_installed_path',
         'mmengine.config.config.is_installed',
-        'torch.utils.data._utils.signal_handling._set_worker_signal_handlers',
+        'mmengine.runner.checkpoint.CheckpointLoader._schemes',
         'checkpoint_schemes', 'module2package', 'mmcv_ext',
     }
-    assert expected <= set(changed), sorted(expected - set(changed))
-    assert not [key for key in changed
-                if key.startswith('mmengine.fileio')], changed
+    assert set(changed) == expected, sorted(set(changed) ^ expected)

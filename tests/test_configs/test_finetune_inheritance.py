@@ -53,6 +53,16 @@ ALLOWED = [
     ('default_hooks.stop_on_signal', 'added to the shared runtime after the '
      'snapshot: StopOnSignalHook acts only when the job gets SIGTERM or '
      'SIGUSR1 (saves a checkpoint and stops); training is unchanged'),
+    ('runner_type', "the shared runtime's CIMRunner (added after the "
+     'snapshot): mmengine\'s Runner that resumes from the newest complete '
+     'checkpoint, starts gloo without a GPU and keeps stop-signal handlers '
+     'in the DataLoader workers; training is unchanged'),
+    ('model_wrapper_cfg', "the shared runtime's DDP arguments: the runner's "
+     'own defaults (broadcast_buffers=False, find_unused_parameters=False) '
+     'with device_ids=None, with which DDP takes the module\'s device (the '
+     'runner\'s [LOCAL_RANK] on a GPU; CPU modules refuse device ids)'),
+    ('randomness.deterministic', "mmpretrain's runtime base (now inherited "
+     'by the shared runtime) states False, which is mmengine\'s default'),
 ]
 
 

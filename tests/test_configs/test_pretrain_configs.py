@@ -160,7 +160,8 @@ def test_checkpoints_every_epoch_and_on_a_signal(name):
     # mmpretrain's MAE configs (every epoch, the last 3 kept), plus the
     # checkpoint StopOnSignalHook saves on SIGTERM/SIGUSR1.
     hooks = load(name).default_hooks
-    assert hooks.checkpoint.type == 'CheckpointHook'
+    assert hooks.checkpoint.type == 'AtomicCheckpointHook'  # kill-safe saves
+    assert load(name).runner_type == 'CIMRunner'  # resumes the newest good one
     assert hooks.checkpoint.get('by_epoch', True)
     assert (hooks.checkpoint.interval, hooks.checkpoint.max_keep_ckpts) == (
         1, 3)

@@ -1,3 +1,4 @@
+from .atomic_checkpoint_hook import AtomicCheckpointHook
 from .correlation_map_visualization_hook import CorrelationMapVisualizationHook
 from .knn_monitor_hook import KNNMonitorHook
 from .nonfinite_guard_hook import (NonFiniteGuardHook,
@@ -8,6 +9,7 @@ from .stop_on_signal_hook import (StopOnSignalHook, TrainingStopped,
 from .target_ema_hook import TargetEMAHook
 
 __all__ = [
+    'AtomicCheckpointHook',
     'CorrelationMapVisualizationHook', 'KNNMonitorHook', 'NonFiniteGuardHook',
     'NonFiniteTrainingError', 'SkippedImagesHook', 'StopOnSignalHook',
     'TargetEMAHook', 'TrainingStopped', 'train_until_stopped'

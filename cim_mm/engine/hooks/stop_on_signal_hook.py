@@ -16,7 +16,8 @@ from mmengine.runner import EpochBasedTrainLoop
 
 from cim_mm.checkpoint.atomic_backend import atomic_backend_args
 from cim_mm.checkpoint.latest import write_pointer
-from cim_mm.compat import keep_signal_handlers_in_workers
+from cim_mm.engine.runners.worker_signals import \
+    keep_signal_handlers_in_workers
 
 __all__ = ['StopOnSignalHook', 'TrainingStopped', 'train_until_stopped']
 

@@ -1,19 +1,19 @@
-"""cim_mm.compat.atomic_checkpoint_saving and resume_latest_complete: a save
-that dies half-way (injected at a fixed checkpoint, not raced) leaves the
-previous checkpoint and pointer, even with max_keep_ckpts=1, and --resume
-continues from it; an empty pointer is resumed through. Only checkpoints
-(and the pointer) are written atomically: mmengine's other writes are as
-upstream."""
+"""AtomicCheckpointHook (with CIMRunner's resume): a save that dies
+half-way (injected at a fixed checkpoint, not raced) leaves the previous
+checkpoint and pointer, even with max_keep_ckpts=1, and --resume continues
+from it; an empty pointer is resumed through. Only checkpoints (and the
+pointer) are written atomically: mmengine's other writes are as upstream,
+whatever cim_mm imports."""
 import os
 import stat
 
 import mmengine
 import pytest
 from mmengine.fileio.backends import LocalBackend
-from mmengine.runner import Runner
+from mmengine.registry import RUNNERS
 
+import cim_mm.compat.enable  # noqa: F401
 from cim_mm.checkpoint import atomic_write, checkpoint_problem
-from cim_mm.compat import patch_atomic_checkpoint_saving
 
 
 class SimulatedKill(BaseException):
@@ -44,7 +44,7 @@ def test_dying_save_keeps_the_previous_checkpoint_and_resume_uses_it(
     monkeypatch.setattr(atomic_write, '_write_chunks',
                         dying_write_of('iter_4.pth'))
     with pytest.raises(SimulatedKill):
-        Runner.from_cfg(cfg).train()
+        RUNNERS.build(cfg).train()
     # Upstream deleted iter_2.pth before writing iter_4.pth in place.
     assert checkpoint_problem(str(tmp_path / 'iter_2.pth')) is None
     assert not (tmp_path / 'iter_4.pth').exists()
@@ -52,7 +52,7 @@ def test_dying_save_keeps_the_previous_checkpoint_and_resume_uses_it(
 
     monkeypatch.undo()
     cfg.resume = True
-    runner = Runner.from_cfg(cfg)
+    runner = RUNNERS.build(cfg)
     runner.train()
     assert runner.iter == 4
     # Rotation happens after the new checkpoint and pointer are in place.
@@ -63,10 +63,10 @@ def test_dying_save_keeps_the_previous_checkpoint_and_resume_uses_it(
 def test_resume_with_an_empty_pointer_continues_from_the_newest(
         toy_class_images, toy_cfg, tmp_path):
     cfg = toy_cfg(toy_class_images, tmp_path, 'empty_pointer')
-    Runner.from_cfg(cfg).train()
+    RUNNERS.build(cfg).train()
     (tmp_path / 'last_checkpoint').write_text('')
     cfg.merge_from_dict({'resume': True, 'train_cfg.max_iters': 6})
-    runner = Runner.from_cfg(cfg)
+    runner = RUNNERS.build(cfg)
     runner.train()
     assert runner.iter == 6
     log = ''.join(p.read_text() for p in tmp_path.glob('*/*.log'))
@@ -75,10 +75,7 @@ def test_resume_with_an_empty_pointer_continues_from_the_newest(
 
 
 def test_local_backend_writes_are_upstreams(tmp_path):
-    before = (LocalBackend.put, LocalBackend.put_text)
-    patch_atomic_checkpoint_saving()
-    assert (LocalBackend.put, LocalBackend.put_text) == before
-    for method in before:
+    for method in (LocalBackend.put, LocalBackend.put_text):
         assert method.__module__ == 'mmengine.fileio.backends.local_backend'
     # A private file stays private, a link stays a link.
     private = tmp_path / 'private.json'
@@ -99,11 +96,10 @@ def test_local_backend_writes_are_upstreams(tmp_path):
 def test_checkpoint_hook_saves_atomically_unless_given_a_backend(
         toy_class_images, toy_cfg, tmp_path, atomic_writes, backend_args,
         atomic):
-    patch_atomic_checkpoint_saving()
     cfg = toy_cfg(toy_class_images, tmp_path, f'hook_backend_{atomic}', **{
         'train_cfg.max_iters': 2,
         'default_hooks.checkpoint.backend_args': backend_args})
-    Runner.from_cfg(cfg).train()
+    RUNNERS.build(cfg).train()
     # Only the checkpoint: logs, scalars and the config dump are not.
     assert atomic_writes == (['iter_2.pth'] if atomic else [])
     assert checkpoint_problem(str(tmp_path / 'iter_2.pth')) is None
