@@ -51,9 +51,8 @@ def seed_sample_rngs(key: SampleKey) -> None:
     """Seed ``random`` (with the 64-bit hash of ``(seed, epoch, index)``) and
     ``np.random`` (with its top 32 bits).
 
-    About a quarter of the time of seeding from numpy's ``SeedSequence``
-    with an array seed (measured side by side), which adds up at thousands
-    of samples per second.
+    A hash rather than numpy's ``SeedSequence`` with an array seed, which
+    costs several times as much per sample (docs/reproducibility.md, Cost).
     """
     h = _mix64(key.seed, key.epoch, int(key))
     np.random.seed(h >> 32)
