@@ -32,13 +32,14 @@ import os.path as osp
 import torch
 from mmengine.config import Config, DictAction
 from mmengine.device import get_device
-from mmengine.dist import get_world_size, init_dist, is_main_process
+from mmengine.dist import get_world_size, is_main_process
 from mmengine.registry import DefaultScope
 from mmengine.runner import load_checkpoint
 
 # CIM's components and the 2026-stack adaptations (docs/stack.md)
 import cim_mm.compat.enable  # noqa: F401
 from cim_mm.compat import shutdown_distributed
+from cim_mm.engine.runners.cim_runner import init_distributed
 from cim_mm.evaluation.robustness import (BENCHMARKS, DEFAULT_SUBFOLDERS,
                                           AttackProtocol, dataset_folders,
                                           evaluate_robustness, format_table,
@@ -166,7 +167,7 @@ def main(argv=None):
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     if args.launcher != 'none':
-        init_dist(args.launcher)
+        init_distributed(args.launcher)  # gloo without a GPU
     device = get_device()
     if device == 'cuda':
         device = torch.device('cuda', torch.cuda.current_device())

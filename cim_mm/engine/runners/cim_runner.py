@@ -5,13 +5,36 @@ import logging
 import torch.distributed as torch_dist
 import torch.multiprocessing as mp
 from mmengine.device import get_device
-from mmengine.dist import is_distributed
+from mmengine.dist import init_dist, is_distributed
 from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from cim_mm.checkpoint.latest import find_latest_complete_checkpoint
 from .worker_signals import chain_worker_init
+
+__all__ = ['CIMRunner', 'init_distributed']
+
+
+def init_distributed(launcher: str, backend: str = 'nccl', **kwargs) -> None:
+    """mmengine's ``init_dist``, except that ``launcher='pytorch'`` on a
+    machine without an accelerator starts a gloo process group (from
+    torchrun's environment) and makes no CUDA call. ``kwargs`` as
+    ``init_dist``'s (e.g. ``timeout`` in seconds)."""
+    if launcher != 'pytorch' or get_device() != 'cpu':
+        init_dist(launcher, backend=backend, **kwargs)
+        return
+    if backend != 'gloo':
+        print_log(
+            f"No GPU available: the configured distributed backend "
+            f"'{backend}' is replaced by 'gloo'.",
+            logger='current', level=logging.WARNING)
+    if kwargs.get('timeout') is not None:  # as mmengine's init_dist
+        kwargs['timeout'] = datetime.timedelta(seconds=kwargs['timeout'])
+    if mp.get_start_method(allow_none=True) is None:
+        mp.set_start_method('spawn')
+    # rank, world size, address: torchrun's environment (env://)
+    torch_dist.init_process_group(backend='gloo', **kwargs)
 
 
 @RUNNERS.register_module()
@@ -44,22 +67,9 @@ class CIMRunner(Runner):
     """
 
     def setup_env(self, env_cfg: dict) -> None:
-        if (self.distributed and not is_distributed()
-                and self.launcher == 'pytorch' and get_device() == 'cpu'):
-            dist_cfg = dict(env_cfg.get('dist_cfg', {}))
-            backend = dist_cfg.pop('backend', 'nccl')
-            if backend != 'gloo':
-                print_log(
-                    f"No GPU available: the configured distributed backend "
-                    f"'{backend}' is replaced by 'gloo'.",
-                    logger='current', level=logging.WARNING)
-            if dist_cfg.get('timeout') is not None:  # as mmengine's init_dist
-                dist_cfg['timeout'] = datetime.timedelta(
-                    seconds=dist_cfg['timeout'])
-            if mp.get_start_method(allow_none=True) is None:
-                mp.set_start_method('spawn')
-            # rank, world size, address: torchrun's environment (env://)
-            torch_dist.init_process_group(backend='gloo', **dist_cfg)
+        if self.distributed and not is_distributed():
+            # before mmengine's setup, which then skips its init_dist
+            init_distributed(self.launcher, **env_cfg.get('dist_cfg', {}))
         super().setup_env(env_cfg)
 
     def load_or_resume(self) -> None:
