@@ -7,8 +7,8 @@ import torch.nn as nn
 from mmengine.model import BaseModule, ModuleList
 from mmpretrain.registry import MODELS
 
+from ..utils.feature_tokens import to_tokens, tokens_to_maps
 from ..utils.sincos_embedding import sincos_position_embedding
-from .correlation_decoder import CorrelationDecoder
 
 
 class EgoContextAugment(nn.Module):
@@ -138,7 +138,7 @@ class TransTFeatureFusion(BaseModule):
     def _embed(self, feats: torch.Tensor):
         """Backbone features -> (N, h*w, D) tokens, their (1, h*w, D)
         position embedding and grid (h, w)."""
-        tokens, grid, num_extra = CorrelationDecoder._to_tokens(feats)
+        tokens, grid, num_extra = to_tokens(feats, 'TransTFeatureFusion')
         tokens = self.input_proj(tokens[:, num_extra:])
         pos = sincos_position_embedding(grid, self.embed_dim, False,
                                         tokens.device, tokens.dtype)
@@ -173,5 +173,5 @@ class TransTFeatureFusion(BaseModule):
                                       pos_context)
         context = self.norm(
             self.decoder(context, pos_context, exemplar, pos_exemplar))
-        return context.transpose(1, 2).reshape(batch, num_exemplars,
-                                               self.embed_dim, h, w)
+        return tokens_to_maps(context, (h, w)).reshape(
+            batch, num_exemplars, self.embed_dim, h, w)
