@@ -30,7 +30,7 @@ from mmpretrain.apis import BaseInferencer, ModelHub, get_model
 from mmpretrain.datasets.transforms import PackInputs
 from mmpretrain.structures import DataSample
 
-from cim_mm.checkpoint import CheckpointMismatchError, load_cim_checkpoint
+from cim_mm.checkpoint import load_cim_checkpoint
 from cim_mm.compat.model_hub import registered_models
 from cim_mm.models.algorithms import CIM
 from .correlation_box import (check_threshold, correlation_sizes, crop_box,
