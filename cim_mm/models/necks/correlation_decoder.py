@@ -11,7 +11,8 @@ from mmpretrain.models.utils import build_norm_layer
 from mmpretrain.registry import MODELS
 
 from ..utils.bilinear_upsample import bilinear_upsample
-from ..utils.feature_tokens import to_tokens, tokens_to_maps
+from ..utils.feature_tokens import (check_exemplar_count, to_tokens,
+                                    tokens_to_maps)
 from ..utils.sincos_embedding import sincos_position_embedding
 
 
@@ -269,10 +270,8 @@ class CorrelationDecoder(BaseModule):
         exemplar, exemplar_hw, exemplar_extra = to_tokens(
             exemplar_feats, 'CorrelationDecoder')
         batch_size = context.shape[0]
-        if exemplar.shape[0] != batch_size * num_exemplars:
-            raise ValueError(
-                f'CorrelationDecoder: expected {batch_size} x {num_exemplars} '
-                f'exemplars, got {exemplar.shape[0]}.')
+        check_exemplar_count(batch_size, num_exemplars, exemplar.shape[0],
+                             'CorrelationDecoder')
 
         pos_embed = sincos_position_embedding(
             context_hw, self.embed_dim, context_extra == 1, context.device,

@@ -9,7 +9,8 @@ from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS
 
-from ..utils.feature_tokens import to_tokens, tokens_to_maps
+from ..utils.feature_tokens import (check_exemplar_count, to_tokens,
+                                    tokens_to_maps)
 
 
 @MODELS.register_module()
@@ -103,9 +104,7 @@ class SiameseCorrelation(BaseModule):
         kernel = self._to_maps(exemplar_feats)  # (B*K, D, he, we)
         batch, dims = context.shape[:2]
         num = num_exemplars
-        if kernel.shape[0] != batch * num:
-            raise ValueError(f'SiameseCorrelation: expected {batch} x {num} '
-                             f'exemplars, got {kernel.shape[0]}.')
+        check_exemplar_count(batch, num, kernel.shape[0], 'SiameseCorrelation')
         if any(k > c for k, c in zip(kernel.shape[2:], context.shape[2:])):
             raise ValueError(
                 f'SiameseCorrelation: the exemplar grid '

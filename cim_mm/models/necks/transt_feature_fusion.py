@@ -7,7 +7,8 @@ import torch.nn as nn
 from mmengine.model import BaseModule, ModuleList
 from mmpretrain.registry import MODELS
 
-from ..utils.feature_tokens import to_tokens, tokens_to_maps
+from ..utils.feature_tokens import (check_exemplar_count, to_tokens,
+                                    tokens_to_maps)
 from ..utils.sincos_embedding import sincos_position_embedding
 
 
@@ -162,10 +163,8 @@ class TransTFeatureFusion(BaseModule):
         context, pos_context, (h, w) = self._embed(context_feats)
         exemplar, pos_exemplar, _ = self._embed(exemplar_feats)
         batch = context.shape[0]
-        if exemplar.shape[0] != batch * num_exemplars:
-            raise ValueError(
-                f'TransTFeatureFusion: expected {batch} x {num_exemplars} '
-                f'exemplars, got {exemplar.shape[0]}.')
+        check_exemplar_count(batch, num_exemplars, exemplar.shape[0],
+                             'TransTFeatureFusion')
         # (B, Lc, D) -> (B*K, Lc, D): each context serves its K exemplars
         context = context.repeat_interleave(num_exemplars, dim=0)
         for layer in self.layers:

@@ -3,14 +3,15 @@
 The CIM decoder and the Table 4 trackers accept the same inputs: ViT tokens
 (N, L, C) with or without one cls token, or CNN feature maps (N, C, h, w).
 :func:`to_tokens` reads either as tokens on a grid; :func:`tokens_to_maps`
-turns grid tokens back into feature maps.
+turns grid tokens back into feature maps; :func:`check_exemplar_count`
+checks the necks' batch layout (K exemplars per context, sample-major).
 """
 import math
 from typing import Tuple
 
 import torch
 
-__all__ = ['to_tokens', 'tokens_to_maps']
+__all__ = ['to_tokens', 'tokens_to_maps', 'check_exemplar_count']
 
 
 def to_tokens(feats: torch.Tensor,
@@ -55,3 +56,13 @@ def tokens_to_maps(tokens: torch.Tensor,
     inverse of :func:`to_tokens` on maps (a reshape of the transposed
     tokens: not contiguous in general)."""
     return tokens.transpose(1, 2).reshape(tokens.shape[0], -1, *grid)
+
+
+def check_exemplar_count(num_contexts: int, num_exemplars: int,
+                         num_given: int, owner: str) -> None:
+    """Raise a ValueError naming ``owner`` unless ``num_given`` exemplars
+    are ``num_contexts`` x ``num_exemplars`` (K exemplars per context,
+    sample-major: b0e0, b0e1, ..., b1e0)."""
+    if num_given != num_contexts * num_exemplars:
+        raise ValueError(f'{owner}: expected {num_contexts} x {num_exemplars} '
+                         f'exemplars, got {num_given}.')

@@ -3,7 +3,8 @@ token) and CNN maps read as tokens on a grid, and back."""
 import pytest
 import torch
 
-from cim_mm.models.utils import to_tokens, tokens_to_maps
+from cim_mm.models.utils import (check_exemplar_count, to_tokens,
+                                  tokens_to_maps)
 
 
 def test_maps_become_row_major_tokens_and_back():
@@ -32,3 +33,10 @@ def test_errors_name_the_owner_and_the_problem():
     with pytest.raises(ValueError,
                        match=r'MyNeck: features must be .*\(3, 4\)'):
         to_tokens(torch.zeros(3, 4), 'MyNeck')
+
+
+def test_exemplar_count_is_k_per_context():
+    check_exemplar_count(2, 3, 6, 'MyNeck')
+    with pytest.raises(ValueError,
+                       match='MyNeck: expected 2 x 3 exemplars, got 5'):
+        check_exemplar_count(2, 3, 5, 'MyNeck')
