@@ -34,9 +34,10 @@ from mmengine.config import Config, DictAction
 
 # CIM's components and the 2026-stack adaptations (docs/stack.md)
 import cim_mm.compat.enable  # noqa: F401
-from cim_mm.apis import CheckpointMismatchError, CorrelationInferencer
+from cim_mm.apis import CorrelationInferencer
 from cim_mm.apis.correlation_inferencer import json_result
-from cim_mm.checkpoint import CheckpointReadError, UntrustedCheckpointError
+from cim_mm.checkpoint import (CheckpointMismatchError, CheckpointReadError,
+                               UntrustedCheckpointError)
 
 
 def parse_args(argv=None):

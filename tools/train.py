@@ -13,30 +13,25 @@ after saving a checkpoint (``--resume`` continues it).
 """
 import argparse
 import logging
-import os
-import os.path as osp
 import sys
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.device import get_device
 from mmengine.logging import print_log
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
 
 # CIM's components and the 2026-stack adaptations (docs/stack.md)
 import cim_mm.compat.enable  # noqa: F401
 from cim_mm.compat import shutdown_distributed
 from cim_mm.engine.hooks import train_until_stopped
+from cim_mm.utils.runner_cli import (add_runner_args, build_runner,
+                                     merge_runner_args, parse_runner_args,
+                                     set_pin_memory)
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Train a model')
     parser.add_argument('config', help='config file path')
-    parser.add_argument(
-        '--work-dir',
-        help='directory for logs and checkpoints '
-        '(default: the config\'s work_dir, else ./work_dirs/<config name>)')
     parser.add_argument(
         '--resume',
         nargs='?',
@@ -66,27 +61,8 @@ def parse_args(argv=None):
         '--no-persistent-workers',
         action='store_true',
         help='set persistent_workers=False in all dataloaders')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config entries, key=value (nested keys with dots; '
-        'lists as key="[a,b]"); applied after the other options')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    # torch.distributed.launch passes --local-rank (--local_rank before 2.0).
-    parser.add_argument('--local-rank', '--local_rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
-
-
-def default_work_dir(config_path):
-    """``./work_dirs/<config file name without extension>``."""
-    return osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
+    add_runner_args(parser, 'directory for logs and checkpoints')
+    return parse_runner_args(parser, argv)
 
 
 # Optimizer wrappers that already train in mixed precision.
@@ -160,27 +136,18 @@ def set_dataloader_defaults(cfg, args):
         loader = cfg.get(f'{split}_dataloader')
         if loader is None:
             continue
-        # Pinned memory only helps host-to-accelerator copies.
-        loader.setdefault('pin_memory',
-                          get_device() != 'cpu' and not args.no_pin_memory)
+        set_pin_memory(loader, args.no_pin_memory)
         # DataLoader rejects persistent_workers without worker processes.
         persistent = (not args.no_persistent_workers
                       and loader.get('num_workers', 0) > 0)
         loader.setdefault('persistent_workers', persistent)
-        if args.no_pin_memory:
-            loader.pin_memory = False
         if args.no_persistent_workers:
             loader.persistent_workers = False
 
 
-def merge_args(cfg, args):
-    """Apply the command-line options to the config."""
-    cfg.launcher = args.launcher
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = default_work_dir(args.config)
-
+def merge_train_args(cfg, args):
+    """The training options: validation, ``--amp``, ``--resume``,
+    ``--auto-scale-lr`` and the dataloader defaults."""
     if args.no_validate:
         cfg.val_cfg = None
         cfg.val_dataloader = None
@@ -202,17 +169,13 @@ def merge_args(cfg, args):
 
     set_dataloader_defaults(cfg, args)
 
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+
+def merge_args(cfg, args):
+    """Apply the command-line options to the config, then make its
+    precision one this machine runs."""
+    merge_runner_args(cfg, args, merge_train_args)
     adapt_precision(cfg)
     return cfg
-
-
-def build_runner(cfg):
-    """``Runner.from_cfg``, or the registered ``runner_type`` if set."""
-    if 'runner_type' in cfg:
-        return RUNNERS.build(cfg)
-    return Runner.from_cfg(cfg)
 
 
 def main(argv=None):

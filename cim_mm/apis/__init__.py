@@ -7,10 +7,12 @@ them (see :mod:`cim_mm.apis.model_zoo`). :class:`CorrelationInferencer`
 predicts where an exemplar is in an image
 (:mod:`cim_mm.apis.correlation_inferencer`).
 """
-from .correlation_box import MapRegion, crop_box, largest_region
-from .correlation_inferencer import (CheckpointMismatchError,
-                                     CorrelationInferencer, correlation_sizes,
-                                     load_cim_checkpoint)
+# The inferencer's checkpoint reading, re-exported: reading checkpoints is
+# cim_mm.checkpoint's job.
+from cim_mm.checkpoint import CheckpointMismatchError, load_cim_checkpoint
+from .correlation_box import (MapRegion, correlation_sizes, crop_box,
+                              largest_region)
+from .correlation_inferencer import CorrelationInferencer
 from .model_zoo import find_model_index, register_cim_models
 
 CIM_MODELS = register_cim_models()

@@ -17,7 +17,6 @@ pixels. Both sizes come from the config's train pipeline
 """
 import copy
 import os.path as osp
-import re
 import warnings
 from collections.abc import Mapping
 from typing import Callable, List, Optional, Sequence, Tuple, Union
@@ -31,68 +30,14 @@ from mmpretrain.apis import BaseInferencer, ModelHub, get_model
 from mmpretrain.datasets.transforms import PackInputs
 from mmpretrain.structures import DataSample
 
-from cim_mm.checkpoint import (CheckpointConversionError, describe_prefixes,
-                               read_checkpoint, source_state_dict)
+from cim_mm.checkpoint import load_cim_checkpoint
 from cim_mm.compat.model_hub import registered_models
 from cim_mm.models.algorithms import CIM
 from .correlation_box import (check_threshold, correlation_sizes, crop_box,
                               draw_overlay, largest_region, read_bgr,
                               resize_map, resize_square)
 
-__all__ = ['CorrelationInferencer', 'CheckpointMismatchError',
-           'load_cim_checkpoint', 'json_result']
-
-
-class CheckpointMismatchError(ValueError):
-    """A checkpoint does not hold the weights of the config's CIM model."""
-
-
-def load_cim_checkpoint(model: torch.nn.Module, path: str) -> None:
-    """Load a CIM runner checkpoint (``iter_N.pth``, ``epoch_N.pth``) or a
-    plain state dict strictly into ``model``, read weights-only by
-    :func:`cim_mm.checkpoint.read_checkpoint`.
-
-    Raises:
-        FileNotFoundError: (the reader's) no such file.
-        CheckpointMismatchError: a top-level part of the model (e.g.
-            ``neck.*``) has no key in the checkpoint (a converted backbone,
-            a classifier, another algorithm), or keys/shapes differ.
-    """
-    try:
-        state = source_state_dict(
-            read_checkpoint(path, map_location='cpu'), path)
-    except CheckpointConversionError as err:
-        raise CheckpointMismatchError(str(err)) from None
-    state = {re.sub(r'^module\.', '', k): v for k, v in state.items()}
-    found = {k.split('.', 1)[0] for k in state}
-    needed = dict.fromkeys(k.split('.', 1)[0] for k in model.state_dict())
-    missing = [p for p in needed if p not in found]
-    if missing:
-        names = ', '.join(f"'{p}.*'" for p in missing)
-        what = ('it is not a CIM pre-training checkpoint'
-                if 'neck' in missing else
-                "it does not match this config's CIM model (bootstrap?)")
-        raise CheckpointMismatchError(
-            f'checkpoint {path} has no {names} keys: {what} (found: '
-            f'{describe_prefixes(state)}). Pass the runner checkpoint of '
-            'a CIM pre-training run (work_dirs/<config>/iter_N.pth or '
-            'epoch_N.pth) with its config; a converted backbone or a '
-            'fine-tuned classifier has no correlation decoder.')
-    try:
-        result = model.load_state_dict(state, strict=False)
-    except RuntimeError as err:  # shapes differ
-        raise CheckpointMismatchError(
-            f'checkpoint {path} does not fit the model of the config: '
-            f'{err}. Use the config it was trained with (with the same '
-            '--cfg-options).') from err
-    if result.missing_keys or result.unexpected_keys:
-        raise CheckpointMismatchError(
-            f'checkpoint {path} does not fit the model of the config '
-            f'(strict loading): missing {result.missing_keys[:5]} '
-            f'({len(result.missing_keys)}), unexpected '
-            f'{result.unexpected_keys[:5]} '
-            f'({len(result.unexpected_keys)}). Use the config it was '
-            'trained with (with the same --cfg-options).')
+__all__ = ['CorrelationInferencer', 'json_result']
 
 
 def json_result(result: dict) -> dict:
@@ -108,7 +53,7 @@ class CorrelationInferencer(BaseInferencer):
             :obj:`Config`), a model-zoo name (``CorrelationInferencer.
             list_models()``) or a built CIM model.
         pretrained (str, optional): The checkpoint, loaded strictly by
-            :func:`load_cim_checkpoint`. No CIM weights are released, so a
+            :func:`cim_mm.checkpoint.load_cim_checkpoint`. No CIM weights are released, so a
             model-zoo name needs a local file too (for the authors' model,
             ``'cim_vit-base-p16_3rdparty-300e_in1k'``, their checkpoint
             converted by ``tools/model_converters/

@@ -12,6 +12,8 @@
   checkpoint save for it.
 * :mod:`.latest` - the work dir's ``last_checkpoint`` pointer and the
   checkpoint ``--resume`` continues from.
+* :mod:`.strict_loading` - :func:`load_cim_checkpoint`, a CIM runner
+  checkpoint loaded strictly into a CIM model (the correlation inferencer).
 * :mod:`.verification` - build the target model and load a converted state
   dict strictly.
 """
@@ -32,6 +34,7 @@ from .loading import (RELEASE_CHECKPOINT_GLOBALS, RUNNER_CHECKPOINT_GLOBALS,
                       CheckpointReadError, UntrustedCheckpointError,
                       checkpoints_trusted, load_from_local, read_checkpoint,
                       trusted_checkpoints)
+from .strict_loading import CheckpointMismatchError, load_cim_checkpoint
 from .verification import (build_target_model, default_num_heads,
                            timm_model_args, verify_conversion)
 
@@ -47,5 +50,6 @@ __all__ = [
     'default_num_heads', 'timm_model_args', 'verify_conversion',
     'is_temporary_file', 'write_atomically', 'ATOMIC_BACKEND',
     'AtomicLocalBackend', 'atomic_backend_args', 'POINTER_NAME',
-    'checkpoint_problem', 'find_latest_complete_checkpoint', 'write_pointer'
+    'checkpoint_problem', 'find_latest_complete_checkpoint', 'write_pointer',
+    'CheckpointMismatchError', 'load_cim_checkpoint'
 ]

@@ -35,7 +35,6 @@ from typing import List, Optional
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten
 
 #: Ops that make the host wait for a device result (by packet name).
 SYNC_OPS = frozenset({
@@ -66,6 +65,18 @@ def _caller() -> str:
                 and '/contextlib' not in name):
             return f'{name}:{frame.lineno} ({frame.name})'
     return '?'
+
+
+def _tensors_in(value) -> List[torch.Tensor]:
+    """The tensors in an op's arguments (nested lists, tuples and dicts), in
+    order."""
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        return [t for item in value for t in _tensors_in(item)]
+    return []
 
 
 def _is_fake(tensor: torch.Tensor) -> bool:
@@ -120,12 +131,9 @@ class DeviceTrafficCounter(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        name = func._overloadpacket.__name__
+        name = func.overloadpacket.__name__
         self.ops[name] += 1
-        tensors = [
-            t for t in tree_flatten((args, kwargs))[0]
-            if isinstance(t, torch.Tensor)
-        ]
+        tensors = _tensors_in((args, kwargs))
         fake = any(_is_fake(t) for t in tensors)
         on_device = any(t.device.type != 'cpu' for t in tensors)
 
@@ -145,8 +153,8 @@ class DeviceTrafficCounter(TorchDispatchMode):
                 return self._answer(func, name, args, kwargs)
         elif name in _INDEX_OPS:
             masks = [
-                t for t in tree_flatten(args[1])[0] if isinstance(
-                    t, torch.Tensor) and t.dtype in (torch.bool, torch.uint8)
+                t for t in _tensors_in(args[1])
+                if t.dtype in (torch.bool, torch.uint8)
             ]
             if masks and args[0].device.type != 'cpu':
                 self._add('sync', f'{name}[mask]', self._shapes(masks))

@@ -1,6 +1,6 @@
-"""cim_mm.checkpoint.release: detecting and converting the CIM authors'
-release state dicts (pure functions; end to end:
-tests/test_tools/test_cim_release_to_mmpretrain.py)."""
+"""cim_mm.checkpoint.release: recognising (release.recognition) and
+converting (release.conversion) the CIM authors' release state dicts (pure
+functions; end to end: tests/test_tools/test_cim_release_to_mmpretrain.py)."""
 import os.path as osp
 import sys
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 from mmpretrain.models.utils import build_2d_sincos_position_embedding
 
-from cim_mm.checkpoint import release
+from cim_mm.checkpoint.release import conversion
 from cim_mm.checkpoint.release import (ReleaseCheckpointError,
                                        convert_finetuned, convert_pretrained,
                                        release_arch, release_decoder_arch,
@@ -247,7 +247,7 @@ def test_renaming_alone_would_give_another_decoder(pre, monkeypatch):
             return decoder(context, exemplar, 2).sigmoid()[0]
 
     exact = (maps(convert_pretrained(pre)[0]) - reference).abs().max()
-    monkeypatch.setattr(release, 'sincos_channel_order',
+    monkeypatch.setattr(conversion, 'sincos_channel_order',
                         lambda grid, dims: torch.arange(dims))
     renamed = (maps(convert_pretrained(pre)[0]) - reference).abs().max()
     assert exact < 1e-5

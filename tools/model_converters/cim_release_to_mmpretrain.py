@@ -35,18 +35,15 @@ checkpoint.
 """
 import argparse
 import copy
-import os
 import os.path as osp
 import sys
-import time
-
-import torch
 
 # CIM's components and the 2026-stack adaptations (docs/stack.md)
 import cim_mm.compat.enable  # noqa: F401
 from cim_mm.checkpoint import (CheckpointConversionError, describe_prefixes,
-                               read_checkpoint, verify_conversion)
-from cim_mm.checkpoint.cli import run_converter
+                               verify_conversion)
+from cim_mm.checkpoint.cli import (log_step, read_source, run_converter,
+                                   save_converted)
 from cim_mm.checkpoint.release import (RELEASE_DECODER_NUM_HEADS,
                                        convert_finetuned, convert_pretrained,
                                        release_arch, release_decoder_arch,
@@ -87,10 +84,6 @@ def parse_args(argv=None):
         help=f'decoder heads (default: {RELEASE_DECODER_NUM_HEADS}, as every '
         'release arch)')
     return parser.parse_args(argv)
-
-
-def log(step, message):
-    print(f'[{step}/4] {message}', flush=True)
 
 
 def model_overrides(kind, arch, decoder=None, num_classes=None):
@@ -152,15 +145,12 @@ def _arch_name(arch):
 
 def convert(args):
     """Returns the process exit status."""
-    size_mb = os.path.getsize(args.src) / 2**20 if osp.isfile(args.src) else 0
-    log(1, f'reading {args.src} ({size_mb:.1f} MiB, weights only)')
-    start = time.time()
-    checkpoint = read_checkpoint(args.src, map_location='cpu')
+    checkpoint, seconds = read_source(args.src)
     state = release_state_dict(checkpoint, args.src)
     extras = sorted(k for k in checkpoint if k != 'model') if isinstance(
         checkpoint, dict) and 'model' in checkpoint else []
-    log(
-        1, f'read {len(state)} tensors in {time.time() - start:.1f} s' +
+    log_step(
+        1, f'read {len(state)} tensors in {seconds:.1f} s' +
         (f"; also in the file: {', '.join(extras)} (not converted)"
          if extras else ''))
 
@@ -178,7 +168,8 @@ def convert(args):
             f"; decoder {decoder['embed_dim']}-d, {decoder['num_heads']} "
             f"heads, {decoder['context_grid']}x{decoder['context_grid']} "
             f"context grid ({decoder['context_size']} px contexts)")
-    log(2, f'a {kind} CIM release ViT ({describe_prefixes(state)}); {summary}')
+    log_step(
+        2, f'a {kind} CIM release ViT ({describe_prefixes(state)}); {summary}')
     if decoder and decoder['context_size'] % arch['patch_size']:
         print(
             f"warning: {decoder['context_size']} px contexts are not a "
@@ -190,7 +181,7 @@ def convert(args):
     if kind == 'pre-trained':
         converted, report = convert_pretrained(state, args.decoder_num_heads)
         num_classes = None
-        log(
+        log_step(
             3, 'converted: encoder names from timm to mmpretrain '
             '(backbone.*: online, target_backbone.*: EMA target with the '
             'shared cls token and position embedding); decoder channels '
@@ -204,11 +195,11 @@ def convert(args):
     else:
         converted, report = convert_finetuned(state)
         num_classes = state['head.weight'].shape[0]
-        log(
+        log_step(
             3, 'converted: encoder names from timm to mmpretrain '
             '(backbone.*), fc_norm -> backbone.ln2 (avg_featmap), head -> '
             f'head.fc ({num_classes} classes)')
-    log(
+    log_step(
         3, "pos_embed kept as it is (max |delta| to the release's sin-cos "
         f"table {report['pos_embed_delta']:.1e})")
     if report['unused']:
@@ -228,7 +219,7 @@ def convert(args):
             f'Cannot build {config} for these weights ({type(err).__name__}:'
             f' {err}); check --num-heads/--decoder-num-heads.') from err
     result = verify_conversion(model, converted)
-    log(
+    log_step(
         4, f'loaded strictly into {type(model).__name__} of {config}' +
         (f' with model overrides {overrides}' if overrides else '') +
         f": {len(converted)} tensors, missing {result['missing']}, "
@@ -258,9 +249,6 @@ def convert(args):
         release_model = getattr(checkpoint.get('args'), 'model', None)
         if isinstance(release_model, str):
             meta['source_model'] = release_model
-    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
-    # tensors and plain values only: read_checkpoint(runner_objects=False)
-    torch.save(dict(state_dict=converted, meta=meta), args.dst)
     if kind == 'pre-trained':
         usage = (f'CorrelationInferencer({name!r}, pretrained={args.dst!r}), '
                  f'tools/infer_correlation.py {config} {args.dst} IMAGE '
@@ -271,7 +259,7 @@ def convert(args):
                  f'get_model({name!r}, pretrained={args.dst!r})')
     if overrides:
         usage += f' (with the model overrides {overrides})'
-    print(f'saved {args.dst}; use it with {usage}', flush=True)
+    save_converted(dict(state_dict=converted, meta=meta), args.dst, usage)
     return 0
 
 

@@ -24,12 +24,9 @@ the tool exits with 1 (and writes nothing) if a backbone key is missing or
 left unused, and with 2 if IN cannot be read or converted.
 """
 import argparse
-import os
 import os.path as osp
 import sys
-import time
 
-import torch
 from mmengine.utils import ProgressBar
 
 # CIM's components and the 2026-stack adaptations (docs/stack.md)
@@ -37,10 +34,11 @@ import cim_mm.compat.enable  # noqa: F401
 from cim_mm.checkpoint import (CONVERTERS, ENCODER_PREFIXES, TARGETS,
                                CheckpointConversionError, backbone_kind,
                                build_target_model, encoder_state_dict,
-                               expected_missing_keys, read_checkpoint,
-                               resnet_depth, source_state_dict,
-                               timm_model_args, verify_conversion, vit_arch)
-from cim_mm.checkpoint.cli import run_converter
+                               expected_missing_keys, resnet_depth,
+                               source_state_dict, timm_model_args,
+                               verify_conversion, vit_arch)
+from cim_mm.checkpoint.cli import (log_step, read_source, run_converter,
+                                   save_converted)
 
 
 def parse_args(argv=None):
@@ -68,10 +66,6 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def log(step, message):
-    print(f'[{step}/4] {message}', flush=True)
-
-
 def _arch_summary(backbone):
     if backbone_kind(backbone) == 'resnet':
         return dict(type='ResNet', depth=resnet_depth(backbone))
@@ -80,23 +74,20 @@ def _arch_summary(backbone):
 
 def convert(args):
     """Returns the process exit status."""
-    size_mb = os.path.getsize(args.src) / 2**20 if osp.isfile(args.src) else 0
-    log(1, f'reading {args.src} ({size_mb:.1f} MiB, weights only)')
-    start = time.time()
-    checkpoint = read_checkpoint(args.src, map_location='cpu')
+    checkpoint, seconds = read_source(args.src)
     state_dict = source_state_dict(checkpoint, args.src)
-    log(1, f'read {len(state_dict)} tensors in {time.time() - start:.1f} s')
+    log_step(1, f'read {len(state_dict)} tensors in {seconds:.1f} s')
 
     backbone = encoder_state_dict(state_dict, args.encoder, args.src)
     prefix = ENCODER_PREFIXES[args.encoder]
     dropped = {k for k in state_dict if not k.startswith(prefix)}
     arch = _arch_summary(backbone)
-    log(
+    log_step(
         2, f'{args.encoder} encoder: {len(backbone)} tensors under '
         f"'{prefix}', an mmpretrain {arch}; left out: "
         f'{_count_prefixes(dropped) or "nothing"}')
 
-    log(3, f'converting to {args.to}')
+    log_step(3, f'converting to {args.to}')
     if sys.stdout.isatty():  # a bar per tensor; logs get the steps only
         bar = ProgressBar(len(backbone))
         converted = CONVERTERS[args.to](backbone, bar.update)
@@ -117,7 +108,7 @@ def convert(args):
     report = verify_conversion(
         model, converted,
         expected_missing_keys(args.to, backbone_kind(backbone)))
-    log(
+    log_step(
         4, f'verified against a randomly initialised '
         f'{type(model).__module__}.{type(model).__name__}: '
         f"{len(converted)} tensors, missing {report['missing']}, unexpected "
@@ -147,11 +138,7 @@ def convert(args):
             usage += (f' or model.pretrained={args.dst!r}; for a ViT, '
                       "backbone type='MAE' with norm_cfg=dict(type='LN', "
                       'eps=1e-6)')
-    dst_dir = osp.dirname(osp.abspath(args.dst))
-    os.makedirs(dst_dir, exist_ok=True)
-    torch.save(output, args.dst)
-    read_checkpoint(args.dst, runner_objects=False)  # plain weights only
-    print(f'saved {args.dst}; use it with {usage}', flush=True)
+    save_converted(output, args.dst, usage)
     return 0
 
 

@@ -1,5 +1,4 @@
 """CIM's correlation decoder (the paper's Eq. 4-6 and Fig. 4 variants)."""
-import math
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -12,6 +11,8 @@ from mmpretrain.models.utils import build_norm_layer
 from mmpretrain.registry import MODELS
 
 from ..utils.bilinear_upsample import bilinear_upsample
+from ..utils.feature_tokens import (check_exemplar_count, to_tokens,
+                                    tokens_to_maps)
 from ..utils.sincos_embedding import sincos_position_embedding
 
 
@@ -234,25 +235,6 @@ class CorrelationDecoder(BaseModule):
                              f'three times; it must be a multiple of 8, got '
                              f'{embed_dim}.')
 
-    @staticmethod
-    def _to_tokens(
-            feats: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int], int]:
-        """Backbone features -> (tokens (N, L, C), grid (h, w), #cls)."""
-        if feats.dim() == 4:
-            return feats.flatten(2).transpose(1, 2), tuple(feats.shape[2:]), 0
-        if feats.dim() == 3:
-            length = feats.shape[1]
-            for num_extra in (0, 1):
-                side = math.isqrt(length - num_extra)
-                if side * side == length - num_extra:
-                    return feats, (side, side), num_extra
-            raise ValueError(
-                f'CorrelationDecoder: cannot read {length} tokens as a square '
-                'grid with or without one cls token.')
-        raise ValueError('CorrelationDecoder: features must be (N, L, C) '
-                         f'tokens or (N, C, h, w) maps, got shape '
-                         f'{tuple(feats.shape)}.')
-
     def _predict(self, tokens: torch.Tensor,
                  grid: Tuple[int, int]) -> torch.Tensor:
         """(N, hc*wc, D) tokens -> (N, 1, hc, wc) logits.
@@ -266,8 +248,7 @@ class CorrelationDecoder(BaseModule):
             logits = F.linear(tokens, self.predictor.weight.flatten(1),
                               self.predictor.bias)
             return logits.transpose(1, 2).reshape(-1, 1, *grid)
-        maps = tokens.transpose(1, 2).reshape(-1, self.embed_dim, *grid)
-        return self.predictor(maps.contiguous())
+        return self.predictor(tokens_to_maps(tokens, grid).contiguous())
 
     def forward(self, context_feats: torch.Tensor,
                 exemplar_feats: torch.Tensor,
@@ -284,13 +265,13 @@ class CorrelationDecoder(BaseModule):
         Returns:
             torch.Tensor: Logits (B, K, out_size, out_size).
         """
-        context, context_hw, context_extra = self._to_tokens(context_feats)
-        exemplar, exemplar_hw, exemplar_extra = self._to_tokens(exemplar_feats)
+        context, context_hw, context_extra = to_tokens(
+            context_feats, 'CorrelationDecoder')
+        exemplar, exemplar_hw, exemplar_extra = to_tokens(
+            exemplar_feats, 'CorrelationDecoder')
         batch_size = context.shape[0]
-        if exemplar.shape[0] != batch_size * num_exemplars:
-            raise ValueError(
-                f'CorrelationDecoder: expected {batch_size} x {num_exemplars} '
-                f'exemplars, got {exemplar.shape[0]}.')
+        check_exemplar_count(batch_size, num_exemplars, exemplar.shape[0],
+                             'CorrelationDecoder')
 
         pos_embed = sincos_position_embedding(
             context_hw, self.embed_dim, context_extra == 1, context.device,

@@ -9,7 +9,8 @@ from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS
 
-from .correlation_decoder import CorrelationDecoder
+from ..utils.feature_tokens import (check_exemplar_count, to_tokens,
+                                    tokens_to_maps)
 
 
 @MODELS.register_module()
@@ -79,9 +80,8 @@ class SiameseCorrelation(BaseModule):
     def _to_maps(self, feats: torch.Tensor) -> torch.Tensor:
         """(N, [1 +] h*w, C) tokens or (N, C, h, w) maps -> projected
         (N, C', h, w) maps without the cls token."""
-        tokens, (h, w), num_extra = CorrelationDecoder._to_tokens(feats)
-        maps = tokens[:, num_extra:].transpose(1, 2).reshape(
-            tokens.shape[0], -1, h, w)
+        tokens, grid, num_extra = to_tokens(feats, 'SiameseCorrelation')
+        maps = tokens_to_maps(tokens[:, num_extra:], grid)
         return maps if self.project is None else self.project(maps)
 
     def forward(self, context_feats: torch.Tensor,
@@ -104,9 +104,7 @@ class SiameseCorrelation(BaseModule):
         kernel = self._to_maps(exemplar_feats)  # (B*K, D, he, we)
         batch, dims = context.shape[:2]
         num = num_exemplars
-        if kernel.shape[0] != batch * num:
-            raise ValueError(f'SiameseCorrelation: expected {batch} x {num} '
-                             f'exemplars, got {kernel.shape[0]}.')
+        check_exemplar_count(batch, num, kernel.shape[0], 'SiameseCorrelation')
         if any(k > c for k, c in zip(kernel.shape[2:], context.shape[2:])):
             raise ValueError(
                 f'SiameseCorrelation: the exemplar grid '

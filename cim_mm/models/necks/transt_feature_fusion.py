@@ -7,8 +7,9 @@ import torch.nn as nn
 from mmengine.model import BaseModule, ModuleList
 from mmpretrain.registry import MODELS
 
+from ..utils.feature_tokens import (check_exemplar_count, to_tokens,
+                                    tokens_to_maps)
 from ..utils.sincos_embedding import sincos_position_embedding
-from .correlation_decoder import CorrelationDecoder
 
 
 class EgoContextAugment(nn.Module):
@@ -138,7 +139,7 @@ class TransTFeatureFusion(BaseModule):
     def _embed(self, feats: torch.Tensor):
         """Backbone features -> (N, h*w, D) tokens, their (1, h*w, D)
         position embedding and grid (h, w)."""
-        tokens, grid, num_extra = CorrelationDecoder._to_tokens(feats)
+        tokens, grid, num_extra = to_tokens(feats, 'TransTFeatureFusion')
         tokens = self.input_proj(tokens[:, num_extra:])
         pos = sincos_position_embedding(grid, self.embed_dim, False,
                                         tokens.device, tokens.dtype)
@@ -162,10 +163,8 @@ class TransTFeatureFusion(BaseModule):
         context, pos_context, (h, w) = self._embed(context_feats)
         exemplar, pos_exemplar, _ = self._embed(exemplar_feats)
         batch = context.shape[0]
-        if exemplar.shape[0] != batch * num_exemplars:
-            raise ValueError(
-                f'TransTFeatureFusion: expected {batch} x {num_exemplars} '
-                f'exemplars, got {exemplar.shape[0]}.')
+        check_exemplar_count(batch, num_exemplars, exemplar.shape[0],
+                             'TransTFeatureFusion')
         # (B, Lc, D) -> (B*K, Lc, D): each context serves its K exemplars
         context = context.repeat_interleave(num_exemplars, dim=0)
         for layer in self.layers:
@@ -173,5 +172,5 @@ class TransTFeatureFusion(BaseModule):
                                       pos_context)
         context = self.norm(
             self.decoder(context, pos_context, exemplar, pos_exemplar))
-        return context.transpose(1, 2).reshape(batch, num_exemplars,
-                                               self.embed_dim, h, w)
+        return tokens_to_maps(context, (h, w)).reshape(
+            batch, num_exemplars, self.embed_dim, h, w)

@@ -128,6 +128,32 @@ def test_pixel_space_matches_the_models_own_path(classifier):
     assert grad.shape == pixels.shape and grad.abs().sum() > 0
 
 
+def test_pixel_space_without_normalisation_pads_as_the_model_does():
+    """mean/std not given (no buffers), BGR kept, a pad to 32 px: the
+    wrapper's steps are the preprocessor's public configuration."""
+    model = MODELS.build(
+        dict(type='ImageClassifier',
+             data_preprocessor=dict(type='ClsDataPreprocessor',
+                                    pad_size_divisor=32, pad_value=7),
+             backbone=dict(type='ResNet', depth=18, base_channels=8,
+                           stem_channels=8),
+             neck=dict(type='GlobalAveragePooling'),
+             head=dict(type='LinearClsHead', num_classes=10, in_channels=64)))
+    model.init_weights()
+    model.eval()
+    images = [torch.randint(0, 256, (3, 30, 30), dtype=torch.uint8)
+              for _ in range(2)]
+    wrapped = PixelSpaceClassifier(model)
+    assert not wrapped.normalize and not wrapped.to_rgb
+    pixels = wrapped.pixels(images)
+    assert torch.equal(pixels[0], images[0].float())
+    with torch.no_grad():
+        data = model.data_preprocessor(dict(inputs=images), False)
+        assert data['inputs'].shape[-2:] == (32, 32)
+        theirs = model(data['inputs'], mode='tensor')
+        assert torch.allclose(wrapped(pixels), theirs, atol=1e-5)
+
+
 def test_pixel_space_needs_a_cls_data_preprocessor():
     with pytest.raises(TypeError, match='ClsDataPreprocessor'):
         PixelSpaceClassifier(nn.Linear(2, 2))

@@ -1,4 +1,5 @@
 """SigmoidMSELoss (Table 3): squared error of the probabilities."""
+import pytest
 import torch
 from mmpretrain.registry import MODELS
 
@@ -27,3 +28,16 @@ def test_sigmoid_mse_gradient_vanishes_at_the_target():
     loss_module(far, target).backward()
     loss_module(near, target).backward()
     assert near.grad.abs().max() < 1e-6 < far.grad.abs().min()
+
+
+def test_reductions_weight_and_a_bad_reduction():
+    torch.manual_seed(0)
+    logits, target = _maps()
+    loss_module = MODELS.build(dict(type='SigmoidMSELoss', loss_weight=3.))
+    pixels = loss_module(logits, target, reduction_override='none')
+    assert pixels.shape == logits.shape
+    torch.testing.assert_close(
+        loss_module(logits, target, reduction_override='sum'), pixels.sum())
+    torch.testing.assert_close(loss_module(logits, target), pixels.mean())
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        MODELS.build(dict(type='SigmoidMSELoss', reduction='avg'))
