@@ -19,6 +19,7 @@ knn_pipeline = [
 knn_monitor = dict(
     type='KNNMonitorHook',
     interval=1000,
+    at_start=True,
     memory=dict(
         batch_size=64,
         num_workers=1,
