@@ -11,18 +11,20 @@
 # the PNG of the curves.
 #
 #   apt-get install dataset-fashion-mnist   # once; nothing else is fetched
-#   SEEDS="0 1 2" ITERS=2500 INTERVAL=500 bash tools/analysis_tools/knn_fashion_mnist.sh [WORK]
+#   SEEDS="0 1 2" ITERS=1500 INTERVAL=500 bash tools/analysis_tools/knn_fashion_mnist.sh [WORK]
 #
-# Other settings (environment): METHODS ("cim mae"), TAG (the runs' folder
-# prefix, default the method), CIM_OPTIONS / MAE_OPTIONS (more --cfg-options
-# for that method's runs), FINAL=1 (also k-NN on the full 10k test images
-# against the 10k training images, knn_eval.py, for each run's last
-# checkpoint and each seed's random init). A run whose last checkpoint exists
-# is skipped; a stopped run resumes from its last checkpoint.
+# METHODS (default "cim mae"): also cim-exaug, CIM with the release's
+# exemplar augmentation (..._exemplar-aug_knn-monitor.py). FINAL=1: also k-NN
+# on the full 10k test images against the 10k training images (knn_eval.py)
+# for each run's last checkpoint and each seed's random init (the CIM
+# backbone, knn_eval.py --seed S). A run whose last checkpoint exists is
+# skipped; a stopped run resumes from its last checkpoint. The learning rate
+# is constant after 60 warmup iterations, so a run's first N iterations are
+# those of a run with ITERS=N.
 set -euo pipefail
 WORK=${1:-work_dirs/knn_fashion_mnist}
 SEEDS=${SEEDS:-"0 1 2"}
-ITERS=${ITERS:-2500}
+ITERS=${ITERS:-1500}
 INTERVAL=${INTERVAL:-500}
 METHODS=${METHODS:-"cim mae"}
 PY=${PYTHON:-.venv/bin/python}
@@ -37,23 +39,24 @@ folders() {  # out per-class
 folders "$DATA" 1000
 folders "$KNN_DATA" 100
 
+declare -A CONFIG=(
+    [cim]=$CFG/cim_vit-4l-128d_96px_fashion-mnist_knn-monitor.py
+    [cim-exaug]=$CFG/cim_vit-4l-128d_96px_fashion-mnist_exemplar-aug_knn-monitor.py
+    [mae]=$CFG/mae_vit-4l-128d_96px_fashion-mnist_knn-monitor.py)
 # the index of KNNMonitorHook in each config's custom_hooks
-declare -A MONITOR=([cim]=4 [mae]=0)
-declare -A OPTIONS=([cim]="${CIM_OPTIONS:-}" [mae]="${MAE_OPTIONS:-}")
+declare -A MONITOR=([cim]=4 [cim-exaug]=4 [mae]=0)
 
 train() {  # core method seed
-    local name="${TAG:-$2}-seed$3" resume=()
+    local name="$2-seed$3" resume=()
     [ -f "$WORK/$name/iter_$ITERS.pth" ] && return 0
     ls "$WORK/$name"/iter_*.pth > /dev/null 2>&1 && resume=(--resume)
-    # shellcheck disable=SC2086  # OPTIONS: space-separated key=value pairs
-    OMP_NUM_THREADS=1 taskset -c "$1" $PY tools/train.py \
-        "$CFG/$2_vit-4l-128d_96px_fashion-mnist_knn-monitor.py" \
+    OMP_NUM_THREADS=1 taskset -c "$1" $PY tools/train.py "${CONFIG[$2]}" \
         --work-dir "$WORK/$name" "${resume[@]}" --cfg-options \
         randomness.seed="$3" train_cfg.max_iters="$ITERS" \
         "custom_hooks.${MONITOR[$2]}.interval=$INTERVAL" \
         default_hooks.checkpoint.interval="$INTERVAL" \
         train_dataloader.dataset.data_root="$DATA" \
-        train_dataloader.num_workers=1 ${OPTIONS[$2]} \
+        train_dataloader.num_workers=1 \
         >> "$WORK/$name.log" 2>&1
 }
 rm -rf "$WORK/.taken" && mkdir "$WORK/.taken"
@@ -62,7 +65,7 @@ lane() {  # core: the runs not yet taken, one after the other
         for method in $METHODS; do
             mkdir "$WORK/.taken/$method-$seed" 2> /dev/null || continue
             train "$1" "$method" "$seed" ||
-                echo "$method seed $seed failed: $WORK/${TAG:-$method}-seed$seed.log"
+                echo "$method seed $seed failed: $WORK/$method-seed$seed.log"
         done
     done
 }
@@ -78,13 +81,12 @@ if [ "${FINAL:-0}" = 1 ]; then
     }
     for seed in $SEEDS; do
         for method in $METHODS; do
-            knn "$WORK/${TAG:-$method}-seed$seed/knn_full.json" \
-                "$CFG/${method}_vit-4l-128d_96px_fashion-mnist.py" \
-                "$WORK/${TAG:-$method}-seed$seed/iter_$ITERS.pth"
+            knn "$WORK/$method-seed$seed/knn_full.json" "${CONFIG[$method]}" \
+                "$WORK/$method-seed$seed/iter_$ITERS.pth"
         done
         mkdir -p "$WORK/random-seed$seed"
         knn "$WORK/random-seed$seed/knn_full.json" \
-            "$CFG/cim_vit-4l-128d_96px_fashion-mnist.py" --seed "$seed"
+            "${CONFIG[cim]}" --seed "$seed"
     done
 fi
 $PY tools/analysis_tools/knn_study.py "$WORK" --out "$WORK/knn_study.png"
