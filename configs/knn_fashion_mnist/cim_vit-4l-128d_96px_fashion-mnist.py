@@ -4,7 +4,7 @@
 # *_knn-monitor.py variants with tools/analysis_tools/knn_fashion_mnist.sh):
 #   python tools/analysis_tools/fashion_mnist_folders.py data/fashion_mnist
 #   python tools/train.py configs/knn_fashion_mnist/cim_vit-4l-128d_96px_fashion-mnist.py \
-#       --cfg-options train_cfg.max_iters=1500
+#       --cfg-options train_cfg.max_iters=1000
 # The demo's model and pairs (4-layer 128-d ViT/16, 96 px contexts, 48 px
 # exemplars, no exemplar photometric augmentation), lr 1e-3 after 60 warmup
 # iterations, then constant, so a run's first N iterations are those of any

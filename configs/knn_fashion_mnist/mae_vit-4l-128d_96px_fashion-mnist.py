@@ -4,7 +4,7 @@
 # optimizer (AdamW lr 1e-3, betas (0.9, 0.95), wd 0.05), warmup and constant
 # lr as the CIM run.
 #   python tools/train.py configs/knn_fashion_mnist/mae_vit-4l-128d_96px_fashion-mnist.py \
-#       --cfg-options train_cfg.max_iters=1500
+#       --cfg-options train_cfg.max_iters=1000
 _base_ = ['mmpretrain::mae/mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py']
 
 model = dict(

@@ -21,7 +21,8 @@ def _run(root, name, top1, full=None):
             for s, v in zip((0, 100), top1)))
     folder.mkdir(exist_ok=True)
     if full is not None:
-        (folder / 'knn_full.json').write_text(json.dumps({'top1': full}))
+        (folder / 'knn_full.json').write_text(
+            json.dumps({'top1': full, 'top5': full + 20}))
 
 
 def test_table_and_png_of_a_study(tmp_path, run_tool_main):
@@ -44,6 +45,9 @@ def test_table_and_png_of_a_study(tmp_path, run_tool_main):
     result = run_tool_main(TOOL, tmp_path, '--steps', '100')
     assert '| cim | 0 1 | 71.00 +- 1.41 (2) | 72.00 +- 1.41 (2) |' in (
         result.stdout.splitlines())
+    # another key: the full k-NN's own value (no run logged knn/top5)
+    result = run_tool_main(TOOL, tmp_path, '--key', 'knn/top5')
+    assert '| random | 0 | 84.00 +- 0.00 (1) |' in result.stdout.splitlines()
 
 
 def test_a_folder_without_runs_is_a_clear_error(tmp_path, run_tool_main):

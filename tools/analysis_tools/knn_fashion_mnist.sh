@@ -11,7 +11,7 @@
 # the PNG of the curves.
 #
 #   apt-get install dataset-fashion-mnist   # once; nothing else is fetched
-#   SEEDS="0 1 2" ITERS=1500 INTERVAL=500 bash tools/analysis_tools/knn_fashion_mnist.sh [WORK]
+#   SEEDS="0 1 2" ITERS=1000 INTERVAL=500 FINAL=1 bash tools/analysis_tools/knn_fashion_mnist.sh [WORK]
 #
 # METHODS (default "cim mae"): also cim-exaug, CIM with the release's
 # exemplar augmentation (..._exemplar-aug_knn-monitor.py). FINAL=1: also k-NN
@@ -24,7 +24,7 @@
 set -euo pipefail
 WORK=${1:-work_dirs/knn_fashion_mnist}
 SEEDS=${SEEDS:-"0 1 2"}
-ITERS=${ITERS:-1500}
+ITERS=${ITERS:-1000}
 INTERVAL=${INTERVAL:-500}
 METHODS=${METHODS:-"cim mae"}
 PY=${PYTHON:-.venv/bin/python}

@@ -10,7 +10,8 @@ runs of a method form a group. For each group the table gives, at each
 step (default: every step all of its runs logged ``--key``, e.g. the k-NN
 monitor's evaluations), the mean +- the sample standard deviation over the
 seeds and the number of seeds; a last column gives the same for
-``knn_full.json`` (``knn_eval.py --out``) in the runs' folders where present
+``knn_full.json`` (``knn_eval.py --out``; its ``top1`` for ``knn/top1``)
+in the runs' folders where present
 (a final k-NN on bigger sets), and folders ``random-seed<S>`` holding only a
 ``knn_full.json`` (the random-init backbone) make a row of that column
 only. The PNG is ``plot_curves.py --group``'s: a mean line per method and
@@ -76,13 +77,14 @@ def cell(values):
     return f'{mean:.2f} +- {std:.2f} ({n})'
 
 
-def full_top1(folder):
-    """top-1 of ``folder/knn_full.json``, or None."""
+def full_result(folder, name):
+    """``name`` (e.g. 'top1') of ``folder/knn_full.json``, or None."""
     path = osp.join(folder, FULL)
     if not osp.isfile(path):
         return None
     with open(path, encoding='utf-8') as f:
-        return float(json.load(f)['top1'])
+        value = json.load(f).get(name)
+    return None if value is None else float(value)
 
 
 def study_table(runs, key, steps=None):
@@ -103,8 +105,9 @@ def study_table(runs, key, steps=None):
             summaries.append((method, {key: points}))
         all_steps.update(p.step for p in points)
         rows.append((method, sorted(seeds),
-                     [v for v in map(full_top1, seeds.values())
-                      if v is not None], logged))
+                     [v for v in (full_result(f, key.rsplit('/', 1)[-1])
+                                  for f in seeds.values()) if v is not None],
+                     logged))
     steps = sorted(all_steps) if steps is None else steps
     with_full = any(full for _, _, full, _ in rows)
     header = ['runs', 'seeds'] + [f'step {s}' for s in steps]
