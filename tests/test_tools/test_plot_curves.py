@@ -92,13 +92,3 @@ def test_groups_draw_a_mean_line_and_band_per_method(tmp_path,
     assert result.returncode == 1
     assert 'group random: no work dir matches' in result.stderr
 
-
-def test_group_summary_mean_std_min_max_over_common_steps():
-    from cim_mm.visualization.curve_groups import summarise_group
-    points = summarise_group([[(0, 1.0), (5, 2.0), (9, 4.0)],
-                              [(0, 3.0), (5, float('nan')), (9, 8.0)]])
-    assert [p.step for p in points] == [0, 9]  # 5: a NaN is left out
-    first = points[0]
-    assert (first.mean, first.min, first.max, first.n) == (2.0, 1.0, 3.0, 2)
-    assert abs(first.std - 2 ** 0.5) < 1e-12  # sample std (n - 1)
-    assert summarise_group([[(1, 5.0)]])[0].std == 0.0
