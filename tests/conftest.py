@@ -172,8 +172,10 @@ def tiny_demo_cfg_options(data_root, max_iters=4, batch_size=2):
     """`--cfg-options` that shrink configs/cim_demo.py to a seconds-long run."""
     return {
         'train_dataloader.dataset.data_root': data_root,
-        'val_dataloader.dataset.data_root': data_root,
-        'test_dataloader.dataset.data_root': data_root,
+        'val_dataloader.dataset.dataset.data_root': data_root,
+        'test_dataloader.dataset.dataset.data_root': data_root,
+        'val_dataloader.dataset.times': 1,
+        'test_dataloader.dataset.times': 1,
         'train_dataloader.batch_size': batch_size,
         'train_dataloader.num_workers': 0,
         'train_dataloader.persistent_workers': False,

@@ -7,9 +7,18 @@
 3. evaluates the held-out correlation-map IoU next to the IoU of predicting
    the whole context, and writes ``correlation_maps.png`` (context |
    exemplar | true map | predicted map) for the held-out images.
+
+The held-out pairs are fixed by the config (``KeyedRepeatDataset``: several
+keyed draws per held-out image; the val sampler's own seed), not by the
+run's seed. ``--checkpoint`` scores a trained checkpoint instead of
+training; ``--redraws N`` also scores it on N other draws of the held-out
+pairs (val sampler seeds 1..N) and prints their mean, standard deviation
+and range: how much the held-out figure depends on its draw.
 """
 import argparse
+import copy
 import os.path as osp
+import statistics
 import sys
 
 import torch
@@ -35,9 +44,54 @@ def parse_args():
     parser.add_argument(
         '--iters', type=int, default=None, help='override max_iters')
     parser.add_argument(
+        '--checkpoint',
+        help='score this checkpoint of the config instead of training')
+    parser.add_argument(
+        '--redraws', type=int, default=0,
+        help='also score on this many other draws of the held-out pairs')
+    parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override config settings, as in tools/train.py')
     return parser.parse_args()
+
+
+def held_out_dataset(loader_cfg):
+    """The image dataset config of a loader, under a KeyedRepeatDataset."""
+    dataset = loader_cfg.dataset
+    return dataset.dataset if dataset.type == 'KeyedRepeatDataset' else dataset
+
+
+def score(runner, loader):
+    """The val evaluator's metrics of the runner's model on ``loader``."""
+    model, evaluator = runner.model, runner.val_loop.evaluator
+    model.eval()
+    with torch.no_grad():
+        for batch in loader:
+            evaluator.process(model.val_step(batch), batch)
+    return evaluator.evaluate(len(loader.dataset))
+
+
+def describe(metrics):
+    return (f'{metrics["corr/iou"]:.1f}% (predicting the whole context: '
+            f'{metrics["corr/whole_context_iou"]:.1f}%; the same predictions '
+            f'scored on another exemplar\'s map: '
+            f'{metrics["corr/wrong_exemplar_iou"]:.1f}%)')
+
+
+def redraw_spread(runner, loader_cfg, redraws):
+    """Score on ``redraws`` other draws of the held-out pairs (the val
+    sampler's seed 1..redraws) and print each and their spread."""
+    ious = []
+    for seed in range(1, redraws + 1):
+        cfg = copy.deepcopy(loader_cfg)
+        cfg.sampler.seed = seed
+        metrics = score(runner, runner.build_dataloader(cfg))
+        ious.append(metrics['corr/iou'])
+        print(f'held-out draw {seed}: {describe(metrics)}')
+    std = statistics.stdev(ious) if len(ious) > 1 else 0.0
+    print(f'{redraws} other draws of the held-out pairs: IoU mean '
+          f'{statistics.mean(ious):.2f}%, standard deviation {std:.2f}, '
+          f'range {min(ious):.1f}-{max(ious):.1f}%')
 
 
 def main():
@@ -48,8 +102,9 @@ def main():
 
     cfg = Config.fromfile(args.config)
     cfg.work_dir = args.work_dir
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        cfg[loader].dataset.data_root = args.data_root
+    cfg.train_dataloader.dataset.data_root = args.data_root
+    for loader in ('val_dataloader', 'test_dataloader'):
+        held_out_dataset(cfg[loader]).data_root = args.data_root
     if args.iters is not None:
         cfg.train_cfg.max_iters = args.iters
         cfg.default_hooks.checkpoint.interval = args.iters
@@ -64,32 +119,38 @@ def main():
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
 
+    if args.checkpoint:
+        cfg.load_from = args.checkpoint
     runner = Runner.from_cfg(cfg)
-    status = train_until_stopped(runner)
-    if status:  # stopped by SIGTERM/SIGUSR1, after saving a checkpoint
-        sys.exit(status)
+    if not args.checkpoint:
+        status = train_until_stopped(runner)
+        if status:  # stopped by SIGTERM/SIGUSR1, after saving a checkpoint
+            sys.exit(status)
     metrics = runner.val()
 
     model = runner.model
     model.eval()
     dataset = runner.val_dataloader.dataset
-    # The evaluated pairs: the val sampler's keys seed their draws.
-    batch = default_collate(
-        [dataset[key] for key in runner.val_dataloader.sampler])
+    # The first draw of each held-out image, as evaluated (the val sampler's
+    # keys seed the draws).
+    keys = list(runner.val_dataloader.sampler)
+    inner = getattr(dataset, 'dataset', dataset)
+    batch = default_collate([dataset[key] for key in keys[:len(inner)]])
     with torch.no_grad():
         pairs = model.data_preprocessor.build_pairs(dict(batch))
         predictions = model.val_step(batch)
     out_file = osp.join(cfg.work_dir, 'correlation_maps.png')
     draw_correlation_grid(pairs['inputs'], predictions, out_file)
 
-    ckpt = osp.join(cfg.work_dir, f'iter_{cfg.train_cfg.max_iters}.pth')
+    ckpt = args.checkpoint or osp.join(
+        cfg.work_dir, f'iter_{cfg.train_cfg.max_iters}.pth')
     print(f'checkpoint: {ckpt}')
     print(f'picture:    {out_file}')
-    print(f'held-out correlation-map IoU: {metrics["corr/iou"]:.1f}% '
-          f'(predicting the whole context: '
-          f'{metrics["corr/whole_context_iou"]:.1f}%; the same predictions '
-          f'scored on another exemplar\'s map: '
-          f'{metrics["corr/wrong_exemplar_iou"]:.1f}%)')
+    num_maps = len(dataset) * predictions[0].corr_maps.shape[0]
+    print(f'held-out correlation-map IoU: {describe(metrics)} '
+          f'[{len(dataset)} pairs of {len(inner)} photos, {num_maps} maps]')
+    if args.redraws > 0:
+        redraw_spread(runner, cfg.val_dataloader, args.redraws)
 
 
 if __name__ == '__main__':

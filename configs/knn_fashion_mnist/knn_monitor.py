@@ -1,5 +1,6 @@
 # The k-NN monitor of the Fashion-MNIST runs (docs/knn.md), a fragment for
-# the *_knn-monitor.py configs: every 1,000 iterations, 1,000 test images
+# the *_knn-monitor.py configs: at iteration 0 (the random initialisation)
+# and every 1,000 iterations, 1,000 test images
 # (100 per class) classified by their 20 nearest among 1,000 training images
 # (100 per class), 96 px, features of the online encoder (CIM) or the
 # unmasked encoder (MAE). Its folders, once:
@@ -19,6 +20,7 @@ knn_pipeline = [
 knn_monitor = dict(
     type='KNNMonitorHook',
     interval=1000,
+    at_start=True,
     memory=dict(
         batch_size=64,
         num_workers=1,

@@ -3,7 +3,8 @@
 # 96 x 96, a 2-layer 128-d decoder, 75% masking, normalised-pixel loss; batch,
 # optimizer (AdamW lr 1e-3, betas (0.9, 0.95), wd 0.05), warmup and constant
 # lr as the CIM run.
-#   timeout 1800 python tools/train.py configs/knn_fashion_mnist/mae_vit-4l-128d_96px_fashion-mnist.py
+#   python tools/train.py configs/knn_fashion_mnist/mae_vit-4l-128d_96px_fashion-mnist.py \
+#       --cfg-options train_cfg.max_iters=1000
 _base_ = ['mmpretrain::mae/mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py']
 
 model = dict(

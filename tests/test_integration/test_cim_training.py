@@ -102,14 +102,31 @@ def test_demo_tool_trains_evaluates_and_draws(demo_data_root, tmp_path):
            '--work-dir', str(work_dir), '--data-root', demo_data_root,
            '--iters', '3', '--cfg-options', 'train_dataloader.batch_size=2',
            'train_dataloader.num_workers=0',
-           'train_dataloader.persistent_workers=False']
+           'train_dataloader.persistent_workers=False',
+           'val_dataloader.dataset.times=2']
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert 'held-out correlation-map IoU' in proc.stdout
+    # 2 keyed draws of each of the 4 held-out photos, 6 exemplars each
+    assert '[8 pairs of 4 photos, 48 maps]' in proc.stdout
     assert (work_dir / 'iter_3.pth').is_file()
     png = work_dir / 'correlation_maps.png'
     assert png.is_file() and png.stat().st_size > 10_000
+    # the checkpoint scored again, and on 2 other draws of the held-out pairs
+    score = [sys.executable, osp.join(REPO, 'tools', 'demo.py'),
+             '--work-dir', str(tmp_path / 'score'), '--data-root',
+             demo_data_root, '--checkpoint', str(work_dir / 'iter_3.pth'),
+             '--redraws', '2', '--cfg-options',
+             'val_dataloader.dataset.times=2']
+    again = subprocess.run(score, cwd=REPO, capture_output=True, text=True,
+                           timeout=600)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    first = [line for line in proc.stdout.splitlines()
+             if line.startswith('held-out correlation-map IoU')]
+    assert first and first[0] in again.stdout  # the same pairs, same model
+    assert 'held-out draw 2:' in again.stdout
+    assert '2 other draws of the held-out pairs: IoU mean' in again.stdout
+    assert not (tmp_path / 'score' / 'iter_3.pth').exists()  # no training
 
 
 EPOCH_CONFIG = '''

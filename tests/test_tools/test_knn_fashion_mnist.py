@@ -95,3 +95,21 @@ def test_run_script_parses():
     ],
                    check=True,
                    timeout=30)
+
+
+def test_exemplar_aug_config_differs_only_in_the_exemplar_recipe():
+    base = Config.fromfile(
+        osp.join(CONFIGS, 'cim_vit-4l-128d_96px_fashion-mnist_knn-monitor.py'))
+    aug = Config.fromfile(
+        osp.join(CONFIGS, 'cim_vit-4l-128d_96px_fashion-mnist_exemplar-aug_'
+                 'knn-monitor.py'))
+    release = Config.fromfile(
+        osp.join(REPO, 'configs', '_base_', 'datasets', 'imagenet_cim.py'))
+    draw = aug.train_dataloader.dataset.pipeline[1]
+    assert draw.exemplar_augmentation == release.exemplar_augmentation
+    assert draw.exemplar_flip_prob == 0.5
+    base_draw = base.train_dataloader.dataset.pipeline[1]
+    assert base_draw.exemplar_augmentation is None
+    for key in ('type', 'context_size', 'exemplar_size'):
+        assert draw[key] == base_draw[key]
+    assert aug.model == base.model and aug.custom_hooks == base.custom_hooks

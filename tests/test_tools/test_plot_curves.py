@@ -57,3 +57,38 @@ def test_missing_keys_and_work_dirs_are_clear_errors(tmp_path,
     assert result.returncode == 1
     assert 'vis_data/scalars.json' in result.stderr
     assert not out.exists()
+
+
+def test_groups_draw_a_mean_line_and_band_per_method(tmp_path,
+                                                     run_tool_main):
+    dirs = []
+    for method, base in (('cim', 60.0), ('mae', 50.0)):
+        for seed in (0, 1, 2):
+            dirs.append(_work_dir(tmp_path, f'{method}-seed{seed}', {
+                '20261206_100000': [{'step': s, 'knn/top1': base + s + seed}
+                                    for s in (0, 500, 1000)],
+            }))
+    # one run of a group misses a step: the group's line leaves it out
+    _work_dir(tmp_path, 'cim-seed3', {'20261206_100000': [
+        {'step': s, 'knn/top1': 70.0} for s in (0, 1000)]})
+    dirs.append(tmp_path / 'cim-seed3')
+    out = tmp_path / 'groups.png'
+    result = run_tool_main(TOOL, *dirs, '--group', 'CIM=cim-seed',
+                           '--group', 'MAE=mae-seed', '--keys', 'knn/top1',
+                           '--band', 'std', '--out', out)
+    assert result.returncode == 0, result.stderr
+    assert 'CIM (4 runs): knn/top1: 2 steps' in result.stdout
+    assert 'MAE (3 runs): knn/top1: 3 steps' in result.stdout
+    with Image.open(out) as image:
+        assert image.format == 'PNG' and image.size[0] == 800
+    # a work dir no group claims, a group that claims none: clear errors
+    result = run_tool_main(TOOL, *dirs, '--group', 'CIM=cim-seed',
+                           '--out', out)
+    assert result.returncode == 1
+    assert 'mae-seed0: matches none of the groups' in result.stderr
+    result = run_tool_main(TOOL, *dirs, '--group', 'CIM=cim', '--group',
+                           'MAE=mae', '--group', 'random=random',
+                           '--out', out)
+    assert result.returncode == 1
+    assert 'group random: no work dir matches' in result.stderr
+
