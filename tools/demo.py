@@ -24,6 +24,7 @@ import sys
 import torch
 from mmengine.config import Config, DictAction
 from mmengine.dataset import default_collate
+from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 # CIM's components and the 2026-stack adaptations (docs/stack.md)
@@ -121,7 +122,9 @@ def main():
 
     if args.checkpoint:
         cfg.load_from = args.checkpoint
-    runner = Runner.from_cfg(cfg)
+    # the config's runner_type (CIMRunner: the shipped runtime's)
+    runner = (RUNNERS.build(cfg)
+              if 'runner_type' in cfg else Runner.from_cfg(cfg))
     if not args.checkpoint:
         status = train_until_stopped(runner)
         if status:  # stopped by SIGTERM/SIGUSR1, after saving a checkpoint
