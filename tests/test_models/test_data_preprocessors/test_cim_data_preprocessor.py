@@ -54,7 +54,7 @@ def inside_rectangles(corners, size):
 def test_maps_mark_the_pixel_centres_inside_each_rectangle(settings):
     corners = np.concatenate([
         s['pair_params']['exemplar_corners'].numpy()
-        for s in drawn_samples(40, **settings)])
+        for s in drawn_samples(20, **settings)])
     size = settings.get('context_size', 160)
     maps = rasterize_correlation_maps(torch.from_numpy(corners), size)
     assert maps.dtype == torch.uint8 and maps.shape == (len(corners), size,
