@@ -163,16 +163,17 @@ def train_tool():
     return module
 
 
-# The k-NN monitor every 2 iterations (so evaluations before, between and
-# after the checkpoints at 3 and 6), its loaders with a worker each.
-KNN_MONITOR = """
-custom_hooks = [*_base_.custom_hooks, dict(
-    type='KNNMonitorHook', interval=2,
-    memory=dict(batch_size=4, num_workers=1, dataset=dict(
-        type='CustomDataset', data_root={train!r}, pipeline={pipeline!r})),
-    query=dict(batch_size=4, num_workers=1, dataset=dict(
-        type='CustomDataset', data_root={val!r}, pipeline={pipeline!r})))]
-"""
+def kill_and_resume_tool():
+    """tools/analysis_tools/kill_and_resume.py as a module (its KNN_MONITOR
+    config lines: the k-NN monitor every 2 iterations, so evaluations
+    before, between and after the checkpoints at 3 and 6)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'cim_kill_and_resume_tool',
+        osp.join(REPO, 'tools', 'analysis_tools', 'kill_and_resume.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.mark.slow
@@ -186,8 +187,9 @@ def test_mid_epoch_resume_with_workers_is_bit_identical(
     text = EPOCH_CONFIG.format(demo=DEMO_CONFIG, root=demo_data_root)
     if knn_monitor:
         from cim_mm.evaluation.knn import knn_pipeline
-        text += KNN_MONITOR.format(train=knn_folders[0], val=knn_folders[1],
-                                   pipeline=knn_pipeline(32))
+        text += kill_and_resume_tool().KNN_MONITOR.format(
+            train=knn_folders[0], val=knn_folders[1],
+            pipeline=knn_pipeline(32))
     config.write_text(text)
 
     def train(name, resume=None, *options):

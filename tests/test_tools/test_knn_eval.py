@@ -6,9 +6,7 @@ import os.path as osp
 import subprocess
 import sys
 
-import cv2
 import pytest
-import skimage.data
 import torch
 from mmpretrain.models import ResNet
 
@@ -21,19 +19,10 @@ MAE_CONFIG = 'mmpretrain::mae/mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py'
 
 
 @pytest.fixture(scope='module')
-def folders(tmp_path_factory):
-    """train/ (4) and val/ (2 per class) crops of 3 skimage photos."""
-    root = tmp_path_factory.mktemp('knn_cli_folders')
-    for name in ('astronaut', 'chelsea', 'coffee'):
-        image = getattr(skimage.data, name)()[..., ::-1]
-        h, w = image.shape[:2]
-        for split, offsets in (('train', range(4)), ('val', range(4, 6))):
-            (root / split / name).mkdir(parents=True, exist_ok=True)
-            for i in offsets:
-                y, x = (i % 3) * h // 6, (i % 2) * w // 4 + (i // 3) * w // 8
-                cv2.imwrite(str(root / split / name / f'{i}.png'),
-                            image[y:y + h // 2, x:x + w // 2])
-    return ['--train-root', root / 'train', '--val-root', root / 'val']
+def folders(knn_folders):
+    """The tool's arguments for tests/conftest.py's labelled folders."""
+    train, val = knn_folders
+    return ['--train-root', train, '--val-root', val]
 
 
 def run_tool(*args):
