@@ -220,6 +220,14 @@ def _jitter(images: Tensor, params: Tensor) -> Tensor:
     return images
 
 
+def _drawn(flags: Tensor) -> bool:
+    """Whether any image drew an operation (``flags``: (N,) bool). Always
+    True off the CPU, where reading it would be a host-device sync; on the
+    CPU an operation no image drew is skipped (its ``torch.where`` would
+    return the input unchanged)."""
+    return flags.device.type != 'cpu' or bool(flags.any())
+
+
 def apply_exemplar_photometric(
         images: Tensor,
         params: Tensor,
@@ -244,12 +252,22 @@ def apply_exemplar_photometric(
     Returns:
         Tensor: (N, 3, H, W) in [0, 255], the images' dtype.
     """
-    images = _jitter(images, params)
-    images = torch.where(_per_image(params[:, GRAY] > 0), to_grayscale(images),
-                         images)
-    blurred = gaussian_blur(images, params[:, BLUR_SIGMA], blur_kernel_size)
-    images = torch.where(_per_image(params[:, BLUR] > 0),
-                         blurred.clamp_(0, MAX_VALUE), images)
-    images = torch.where(_per_image(params[:, SOLARIZE] > 0),
-                         solarize(images, solarize_threshold), images)
-    return torch.where(_per_image(params[:, FLIP] > 0), hflip(images), images)
+    if _drawn(params[:, JITTER] > 0):
+        images = _jitter(images, params)
+    gray = params[:, GRAY] > 0
+    if _drawn(gray):
+        images = torch.where(_per_image(gray), to_grayscale(images), images)
+    blur = params[:, BLUR] > 0
+    if _drawn(blur):
+        blurred = gaussian_blur(images, params[:, BLUR_SIGMA],
+                                blur_kernel_size)
+        images = torch.where(_per_image(blur), blurred.clamp_(0, MAX_VALUE),
+                             images)
+    solar = params[:, SOLARIZE] > 0
+    if _drawn(solar):
+        images = torch.where(_per_image(solar),
+                             solarize(images, solarize_threshold), images)
+    flip = params[:, FLIP] > 0
+    if _drawn(flip):
+        images = torch.where(_per_image(flip), hflip(images), images)
+    return images
