@@ -17,16 +17,14 @@ from mmcv.transforms.utils import cache_randomness
 from mmpretrain.datasets.transforms import RandomResizedCrop
 from mmpretrain.registry import TRANSFORMS
 
-from .exemplar_photometric_params import (FLIP, RELEASE_AUGMENTATION,
+from .argument_checks import check_int, check_prob, check_range
+from .exemplar_photometric_params import (FLIP, NO_AUGMENTATION,
+                                          RELEASE_AUGMENTATION,
                                           check_augmentation,
                                           draw_exemplar_photometric)
-from .pair_geometry import (check_int, check_prob, check_range,
-                            draw_exemplar_corners)
+from .pair_geometry import draw_exemplar_corners
 
 _INTERPOLATIONS = {'bilinear': cv2.INTER_LINEAR, 'bicubic': cv2.INTER_CUBIC}
-#: Photometric draws that change nothing (the exemplar flip aside).
-_NO_AUGMENTATION = dict(jitter_prob=0., gray_prob=0., blur_prob=0.,
-                        solarize_prob=0.)
 
 
 def _refuse(unknown: dict) -> None:
@@ -45,64 +43,33 @@ def _refuse(unknown: dict) -> None:
 
 @TRANSFORMS.register_module()
 class DrawCorrelationalPair(BaseTransform):
-    """Draw a CIM exemplar-context pair: its search image and parameters.
+    """Draw a CIM pair: its search image and every parameter, no pair pixels.
 
-    The CIM cropping strategy (Li, Xie & Loy, "Correlational Image Modeling
-    for Self-Supervised Visual Pre-Training", CVPR 2023,
-    https://arxiv.org/abs/2303.12670), as in the authors' release. This
-    transform decodes nothing and builds no pair pixels: the context, the
-    exemplars, their augmentation and the maps are made from its output by
-    one batched torch function,
+    The cropping of Correlational Image Modeling (Li, Xie & Loy, CVPR 2023,
+    https://arxiv.org/abs/2303.12670) as in the authors' release. The
+    context, exemplars and maps are built from this output by
     :func:`cim_mm.models.utils.pair_synthesis.synthesise_batch`, in
-    ``CIMDataPreprocessor`` (on the model's device) or, with
-    ``collate_fn=dict(type='pair_synthesis_collate')``, in the DataLoader
-    workers.
+    ``CIMDataPreprocessor`` or ``pair_synthesis_collate`` (the pipeline:
+    docs/development.md, "The pair pipeline").
 
-    1. Search image: a random resized crop of the input (area fraction
-       ``search_scale``, aspect ``search_ratio``, mmpretrain's
-       ``RandomResizedCrop`` sampler), resized to ``search_size`` squared
-       (OpenCV ``INTER_AREA`` when both sides shrink, else
-       ``interpolation``) and flipped horizontally with p=0.5.
-    2. K exemplar rectangles in the context square, each independently:
-       angle ``alpha ~ U(rotation_range)`` degrees, a box of area
-       ``r0 * m**2`` with ``r0 ~ U(scale_range)`` and shape ``r1 = h / w``
-       log-uniform in ``ratio_range``. With ``exemplar_region='enclosing'``
-       (the release) the exemplar is the rectangle at angle ``alpha`` that
-       encloses that box; with ``'exact'`` (the paper's wording) it is the
-       box itself turned by ``alpha``. Its centre is uniform among the
-       positions that keep all four corners inside the context. If it does
-       not fit, ``(r0, r1)`` is redrawn up to ``max_tries`` times, then the
-       last draw is shrunk (same shape and angle) until it just fits. For
-       ``alpha > 0`` the exemplar shows the context turned
-       counter-clockwise (like ``PIL.Image.rotate(alpha)``).
-    3. Each exemplar flipped horizontally with ``exemplar_flip_prob`` (after
-       its augmentation; the map is not flipped).
-    4. Each exemplar's photometric augmentation (torchvision's definitions,
-       :func:`draw_exemplar_photometric`): ``exemplar_augmentation`` in its
-       words, by default the release's recipe
-       (:data:`RELEASE_AUGMENTATION`: colour jitter 0.4/0.4/0.2/0.1 with
-       p=0.8 in a random order, grayscale p=0.2, blur sigma 0.1-2 p=0.5,
-       solarize p=0.2); None for none. ``context_augmentation`` (None by
-       default, the paper's choice, Table 1d) augments the context with a
-       draw of its own (no flip: the search crop's flip is the context's).
+    Drawn from numpy's global RNG (seeded per sample by ``LoadCheckedImage``):
+    the search crop (mmpretrain's ``RandomResizedCrop`` sampler, resized to
+    S x S, OpenCV ``INTER_AREA`` when both sides shrink, and flipped with
+    p=0.5), K exemplar rectangles in the context
+    (:func:`~.pair_geometry.draw_exemplar_corners`) and their flips
+    (applied after the augmentation; maps are never flipped); then one
+    64-bit draw seeds the generator of the photometric values
+    (:func:`~.exemplar_photometric_params.draw_exemplar_photometric`).
 
-    Randomness: the search crop and the geometry from numpy's global RNG
-    (seeded per sample by ``LoadCheckedImage`` from the sampler's key), then
-    one 64-bit draw from it seeds the ``numpy.random.Generator`` of the
-    photometric values.
-
-    **Required Keys:** ``img`` (H x W x 3 uint8 BGR, as ``LoadImageFromFile``
-    gives; H x W, H x W x 1 and H x W x 4 are converted, alpha dropped).
+    **Required Keys:** ``img`` (H x W x 3 uint8 BGR; H x W, x 1 and x 4
+    are converted, alpha dropped).
 
     **Added Keys:** ``search`` (S x S x 3 uint8 BGR), ``exemplar_corners``
-    (K x 4 x 2 float32: the ``(x, y)`` context coordinates of the exemplar
-    image's top-left, top-right, bottom-right and bottom-left corners,
-    before the flip; exemplar pixel ``[b, a]`` samples ``c0 + (a + .5) / n *
-    (c1 - c0) + (b + .5) / n * (c3 - c0)``), ``exemplar_flipped`` (K bool),
-    ``exemplar_augmentation`` (K x 14 float32, the layout of
-    :mod:`.exemplar_photometric_params`, its flip column equal to
-    ``exemplar_flipped``), ``context_augmentation`` (14 float32, only when
-    configured), ``exemplar_size`` (n).
+    (K x 4 x 2 float32 context coordinates ``(x, y)`` of the exemplar
+    image's top-left, top-right, bottom-right and bottom-left corners),
+    ``exemplar_flipped`` (K bool), ``exemplar_augmentation`` (K x 14
+    float32, its FLIP column the flips), ``context_augmentation`` (14
+    float32, when configured), ``exemplar_size`` (n).
     **Deleted Keys:** ``img``. **Modified Keys:** ``img_shape`` = (m, m).
 
     Args:
@@ -110,32 +77,31 @@ class DrawCorrelationalPair(BaseTransform):
         exemplar_size (int): Side n of the square exemplars. Defaults to 64.
         num_exemplars (int): Exemplars K per context. Defaults to 6.
         search_size (int): Side S of the search image. Defaults to 224.
-        search_scale (tuple[float]): Area fraction of the input covered by
-            the search crop, ``0 < lo <= hi <= 1``. Defaults to (0.5, 1.0).
-        search_ratio (tuple[float]): Aspect (w / h) range of the search crop.
-            Defaults to (3/4, 4/3).
-        scale_range (tuple[float]): Range of r0, ``0 < lo <= hi <= 1``.
-            Defaults to (0.05, 0.48).
-        ratio_range (tuple[float]): Range of r1 = h / w (log-uniform).
-            Defaults to (1/3, 3).
-        rotation_range (tuple[float]): Range of alpha in degrees, within
-            [-180, 180]. Defaults to (-45, 45).
+        search_scale (tuple[float]): Area fraction of the input in the
+            search crop, within (0, 1]. Defaults to (0.5, 1.0).
+        search_ratio (tuple[float]): Aspect (w / h) range of the search
+            crop. Defaults to (3/4, 4/3).
+        scale_range (tuple[float]): Exemplar area fraction r0 of the
+            context, within (0, 1]. Defaults to (0.05, 0.48).
+        ratio_range (tuple[float]): Exemplar shape r1 = h / w
+            (log-uniform). Defaults to (1/3, 3).
+        rotation_range (tuple[float]): Exemplar angle in degrees, within
+            [-180, 180]; positive shows the context turned
+            counter-clockwise. Defaults to (-45, 45).
         exemplar_flip_prob (float): Defaults to 0.5.
-        exemplar_augmentation (dict, optional): keyword arguments of
-            :func:`draw_exemplar_photometric` (missing ones take the
-            release's values); None: no photometric augmentation.
-        context_augmentation (dict, optional): likewise for the context;
-            None (default): none.
-        max_tries (int): Draws of the search crop (then mmpretrain's central
-            crop) and of each exemplar's (r0, r1) before falling back.
-            Defaults to 10.
+        exemplar_augmentation (dict, optional): the photometric recipe
+            (keys of :data:`RELEASE_AUGMENTATION`, the default; missing keys
+            take the release's values); None: none.
+        context_augmentation (dict, optional): likewise for the context
+            (Table 1d); None (default): none.
+        max_tries (int): Draws of the search crop and of each exemplar's
+            (r0, r1) before the fall-backs. Defaults to 10.
         interpolation (str): 'bicubic' or 'bilinear', the search image's
             kernel when it enlarges. Defaults to 'bicubic'.
-        min_image_size (int): Smallest accepted input side in pixels.
-            Defaults to 32.
-        exemplar_region (str): ``'enclosing'`` (the release; maps cover
-            ~31% of the context on average) or ``'exact'``. Defaults to
-            'enclosing'.
+        min_image_size (int): Smallest accepted input side. Defaults to 32.
+        exemplar_region (str): ``'enclosing'`` (the release: the rectangle
+            at the angle around the drawn box) or ``'exact'`` (the box
+            turned). Defaults to 'enclosing'.
     """
 
     def __init__(self,
@@ -229,12 +195,12 @@ class DrawCorrelationalPair(BaseTransform):
         rng = np.random.default_rng(np.random.randint(2**63, dtype=np.int64))
         exemplar = draw_exemplar_photometric(
             rng, self.num_exemplars,
-            **(self.exemplar_augmentation or _NO_AUGMENTATION), flip_prob=0.)
+            **(self.exemplar_augmentation or NO_AUGMENTATION))
         exemplar[:, FLIP] = flip_exemplars
         drawn = dict(exemplar_augmentation=exemplar)
         if self.context_augmentation is not None:
             drawn['context_augmentation'] = draw_exemplar_photometric(
-                rng, 1, **self.context_augmentation, flip_prob=0.)[0]
+                rng, 1, **self.context_augmentation)[0]
         return drawn
 
     def _to_bgr(self, results: dict) -> np.ndarray:

@@ -1,41 +1,12 @@
-"""The exemplar geometry of a CIM pair, drawn analytically, and the checks
-of its settings (``DrawCorrelationalPair``).
+"""The exemplar geometry of a CIM pair, drawn analytically
+(``DrawCorrelationalPair``).
 
 Coordinates: ``(x, y)``, x to the right, y down; the context square is
 ``[0, m] x [0, m]`` (see ``draw_correlational_pair``).
 """
-from numbers import Number
-from typing import Sequence, Tuple
+from typing import Tuple
 
 import numpy as np
-
-
-def check_int(name: str, value, low: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f'{name} must be an int >= {low}, got {value!r}.')
-
-
-def check_range(name: str, value, low: float, high: float,
-                 low_open: bool) -> None:
-    """Check that ``value`` is a pair ``(lo, hi)`` with low <(=) lo <= hi <=
-    high."""
-    ok = (
-        isinstance(value, Sequence) and len(value) == 2
-        and all(isinstance(v, Number) and not isinstance(v, bool)
-                for v in value))
-    if ok:
-        lo, hi = value
-        ok = (low < lo if low_open else low <= lo) and lo <= hi <= high
-    if not ok:
-        bound = '<' if low_open else '<='
-        raise ValueError(f'{name} must be a pair (lo, hi) with {low} {bound} '
-                         f'lo <= hi <= {high}, got {value!r}.')
-
-
-def check_prob(name: str, value) -> None:
-    if not isinstance(value, Number) or not 0 <= value <= 1:
-        raise ValueError(f'{name} must be a probability in [0, 1], '
-                         f'got {value!r}.')
 
 
 def draw_exemplar_corners(context_size: int, num_exemplars: int,

@@ -103,7 +103,8 @@ def test_context_augmentation_is_drawn_without_a_flip(draw):
     (dict(context_transforms=[]), 'takes context_augmentation'),
     (dict(exemplar_augmentation=dict(flip_prob=0.5)), 'exemplar_flip_prob'),
     (dict(exemplar_augmentation=dict(jitter=0.5)), "unknown keys ['jitter']"),
-    (dict(exemplar_augmentation=dict(gray_prob=2.)), 'gray_prob=2.0'),
+    (dict(exemplar_augmentation=dict(gray_prob=2.)),
+     'gray_prob must be a probability in [0, 1], got 2.0'),
     (dict(context_augmentation=dict(hue=(-1, 1))), 'hue range'),
     (dict(exemplar_augmentation=[0.4]), 'must be a dict'),
 ])

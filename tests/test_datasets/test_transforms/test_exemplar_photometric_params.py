@@ -28,7 +28,7 @@ def test_shape_dtype_and_determinism(draws):
 
 def test_flags_are_binary_and_have_the_release_probabilities(draws):
     for column, prob in ((pp.JITTER, 0.8), (pp.GRAY, 0.2), (pp.BLUR, 0.5),
-                         (pp.SOLARIZE, 0.2), (pp.FLIP, 0.5)):
+                         (pp.SOLARIZE, 0.2)):
         flags = draws[:, column]
         assert set(np.unique(flags)) == {0., 1.}
         stderr = np.sqrt(prob * (1 - prob) / NUM)
@@ -37,7 +37,7 @@ def test_flags_are_binary_and_have_the_release_probabilities(draws):
 
 def test_flags_are_independent(draws):
     """Joint frequencies of pairs of flags are the products."""
-    columns = (pp.JITTER, pp.GRAY, pp.BLUR, pp.SOLARIZE, pp.FLIP)
+    columns = (pp.JITTER, pp.GRAY, pp.BLUR, pp.SOLARIZE)
     for a, b in itertools.combinations(columns, 2):
         pa, pb = draws[:, a].mean(), draws[:, b].mean()
         joint = (draws[:, a] * draws[:, b]).mean()
@@ -95,15 +95,25 @@ def test_arguments_change_the_recipe():
                                           gray_prob=0.,
                                           blur_prob=1.,
                                           blur_sigma=(0.5, 0.5),
-                                          solarize_prob=0.,
-                                          flip_prob=1.)
+                                          solarize_prob=0.)
     assert np.all(params[:, pp.JITTER] == 1)
     assert np.all(params[:, pp.BRIGHTNESS] == 1)
     assert np.all(params[:, pp.HUE] == 0)
-    assert np.all(params[:, [pp.GRAY, pp.SOLARIZE]] == 0)
-    assert np.all(params[:, [pp.BLUR, pp.FLIP]] == 1)
+    assert np.all(params[:, [pp.GRAY, pp.SOLARIZE, pp.FLIP]] == 0)
+    assert np.all(params[:, pp.BLUR] == 1)
     assert np.allclose(params[:, pp.BLUR_SIGMA], 0.5)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match='hue range'):
         pp.draw_exemplar_photometric(rng, 1, hue=(-0.6, 0.1))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match='blur_sigma range'):
         pp.draw_exemplar_photometric(rng, 1, blur_sigma=(0., 2.))
+    with pytest.raises(ValueError, match='exemplar_flip_prob'):
+        pp.draw_exemplar_photometric(rng, 1, flip_prob=0.5)
+
+
+def test_no_augmentation_draws_neutral_values():
+    params = pp.draw_exemplar_photometric(np.random.default_rng(0), 100,
+                                          **pp.NO_AUGMENTATION)
+    neutral = np.zeros(pp.EXEMPLAR_PARAM_DIM, np.float32)
+    neutral[pp.ORDER] = np.arange(4)
+    neutral[[pp.BRIGHTNESS, pp.CONTRAST, pp.SATURATION]] = 1
+    assert np.array_equal(params, np.tile(neutral, (100, 1)))

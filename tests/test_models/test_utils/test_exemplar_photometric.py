@@ -71,28 +71,50 @@ def assert_close(ours, ref):
     assert diff <= ATOL, f'max abs difference {diff} grey levels'
 
 
+def one_operation(column: int, values) -> torch.Tensor:
+    """(N, 14) parameters that run only the operation of ``column`` (a
+    jitter factor's column, GRAY, BLUR_SIGMA, SOLARIZE or FLIP) with one
+    value per image (its flag set where the column is a flag)."""
+    values = torch.as_tensor(values, dtype=torch.float32)
+    params = torch.zeros(len(values), pp.EXEMPLAR_PARAM_DIM)
+    params[:, pp.ORDER] = torch.arange(4.)
+    params[:, pp.BRIGHTNESS:pp.SATURATION + 1] = 1.
+    params[:, column] = values
+    if pp.BRIGHTNESS <= column <= pp.HUE:
+        params[:, pp.JITTER] = 1.
+        params[:, pp.ORDER] = torch.tensor(
+            [column - pp.BRIGHTNESS] +
+            [k for k in range(4) if k != column - pp.BRIGHTNESS],
+            dtype=torch.float32)
+    elif column == pp.BLUR_SIGMA:
+        params[:, pp.BLUR] = 1.
+    return params
+
+
 FACTOR_OPS = [
-    (ep.adjust_brightness, tvf.adjust_brightness, [0., 0.6, 1., 1.4, 2.]),
-    (ep.adjust_contrast, tvf.adjust_contrast, [0., 0.6, 1., 1.4, 2.]),
-    (ep.adjust_saturation, tvf.adjust_saturation, [0., 0.8, 1., 1.2, 2.]),
-    (ep.adjust_hue, tvf.adjust_hue, [-0.5, -0.1, -0.03, 0., 0.07, 0.1, 0.5]),
+    (pp.BRIGHTNESS, tvf.adjust_brightness, [0., 0.6, 1., 1.4, 2.]),
+    (pp.CONTRAST, tvf.adjust_contrast, [0., 0.6, 1., 1.4, 2.]),
+    (pp.SATURATION, tvf.adjust_saturation, [0., 0.8, 1., 1.2, 2.]),
+    (pp.HUE, tvf.adjust_hue, [-0.5, -0.1, -0.03, 0., 0.07, 0.1, 0.5]),
 ]
 
 
-@pytest.mark.parametrize('ours, theirs, values',
+@pytest.mark.parametrize('column, theirs, values',
                          FACTOR_OPS,
                          ids=['brightness', 'contrast', 'saturation', 'hue'])
-def test_factor_ops_equal_torchvision(images, ours, theirs, values):
+def test_factor_ops_equal_torchvision(images, column, theirs, values):
     for value in values:
-        for image in images:
-            out = ours(image[None], torch.tensor([value]))[0]
-            assert out.shape == image.shape
-            assert_close(out, reference(image, theirs, value))
+        out = ep.apply_exemplar_photometric(
+            images, one_operation(column, [value] * len(images)))
+        assert out.shape == images.shape
+        for image, one in zip(images, out):
+            assert_close(one, reference(image, theirs, value))
 
 
 @pytest.mark.parametrize('sigma', [0.1, 0.5, 1.0, 1.37, 2.0])
 def test_gaussian_blur_equals_torchvision(images, sigma):
-    out = ep.gaussian_blur(images, torch.full((len(images), ), sigma))
+    out = ep.apply_exemplar_photometric(
+        images, one_operation(pp.BLUR_SIGMA, [sigma] * len(images)))
     ref = reference(images, tvf.gaussian_blur, [13, 13], [sigma, sigma])
     assert_close(out, ref)
 
@@ -103,12 +125,17 @@ def test_gaussian_blur_sigma_zero_is_identity(images):
 
 
 def test_grayscale_solarize_flip_equal_torchvision(images):
-    assert_close(ep.to_grayscale(images),
+    ones = [1.] * len(images)
+    apply = ep.apply_exemplar_photometric
+    assert_close(apply(images, one_operation(pp.GRAY, ones)),
                  reference(images, tvf.rgb_to_grayscale, 3))
     for threshold in (0., 128., 255.):
-        assert_close(ep.solarize(images, threshold),
-                     reference(images, tvf.solarize, threshold / 255))
-    assert torch.equal(ep.hflip(images), tvf.horizontal_flip(images))
+        assert_close(
+            apply(images, one_operation(pp.SOLARIZE, ones),
+                  solarize_threshold=threshold),
+            reference(images, tvf.solarize, threshold / 255))
+    assert torch.equal(apply(images, one_operation(pp.FLIP, ones)),
+                       tvf.horizontal_flip(images))
 
 
 def test_batched_per_sample_params_equal_one_by_one(images):
@@ -116,17 +143,16 @@ def test_batched_per_sample_params_equal_one_by_one(images):
     n = len(images)
     uniform = lambda low, high: low + (high - low) * torch.rand(  # noqa
         n, generator=gen)
-    cases = [
-        (ep.adjust_brightness, uniform(0.6, 1.4)),
-        (ep.adjust_contrast, uniform(0.6, 1.4)),
-        (ep.adjust_saturation, uniform(0.8, 1.2)),
-        (ep.adjust_hue, uniform(-0.1, 0.1)),
-        (ep.gaussian_blur, uniform(0.1, 2.0)),
-    ]
-    for op, values in cases:
-        batched = op(images, values)
+    cases = [(pp.BRIGHTNESS, uniform(0.6, 1.4)),
+             (pp.CONTRAST, uniform(0.6, 1.4)),
+             (pp.SATURATION, uniform(0.8, 1.2)), (pp.HUE, uniform(-0.1, 0.1)),
+             (pp.BLUR_SIGMA, uniform(0.1, 2.0))]
+    for column, values in cases:
+        params = one_operation(column, values)
+        batched = ep.apply_exemplar_photometric(images, params)
         for i in range(n):
-            single = op(images[i:i + 1], values[i:i + 1])
+            single = ep.apply_exemplar_photometric(images[i:i + 1],
+                                                   params[i:i + 1])
             torch.testing.assert_close(batched[i:i + 1],
                                        single,
                                        rtol=0,
@@ -160,7 +186,9 @@ def reference_recipe(image: torch.Tensor,
 def test_recipe_equals_torchvision_sample_by_sample(images):
     """48 exemplars (8 copies of the 6 images), each with its own drawn
     parameters (all 24 orders not needed: the orders differ per sample)."""
-    params = pp.draw_exemplar_photometric(np.random.default_rng(3), 48)
+    rng = np.random.default_rng(3)
+    params = pp.draw_exemplar_photometric(rng, 48)
+    params[:, pp.FLIP] = rng.random(48) < 0.5
     # Every operation both on and off somewhere in the batch, orders vary.
     for column in (pp.JITTER, pp.GRAY, pp.BLUR, pp.SOLARIZE, pp.FLIP):
         assert 0 < params[:, column].sum() < len(params)
