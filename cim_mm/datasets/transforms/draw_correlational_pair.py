@@ -123,45 +123,36 @@ class DrawCorrelationalPair(BaseTransform):
                  exemplar_region: str = 'enclosing',
                  **unknown) -> None:
         _refuse(unknown)
-        for name, value in [('context_size', context_size),
-                            ('exemplar_size', exemplar_size),
-                            ('num_exemplars', num_exemplars),
-                            ('search_size', search_size),
-                            ('max_tries', max_tries),
-                            ('min_image_size', min_image_size)]:
-            check_int(name, value)
-        check_range('search_scale', search_scale, 0, 1, low_open=True)
-        check_range('search_ratio', search_ratio, 0, math.inf, low_open=True)
-        check_range('scale_range', scale_range, 0, 1, low_open=True)
-        check_range('ratio_range', ratio_range, 0, math.inf, low_open=True)
-        check_range(
-            'rotation_range', rotation_range, -180, 180, low_open=False)
+        for name in ('context_size', 'exemplar_size', 'num_exemplars',
+                     'search_size', 'max_tries', 'min_image_size'):
+            check_int(name, locals()[name])
+        for name, low, high, low_open in (
+                ('search_scale', 0, 1, True), ('scale_range', 0, 1, True),
+                ('search_ratio', 0, math.inf, True),
+                ('ratio_range', 0, math.inf, True),
+                ('rotation_range', -180, 180, False)):
+            check_range(name, locals()[name], low, high, low_open)
         check_prob('exemplar_flip_prob', exemplar_flip_prob)
         if exemplar_region not in ('enclosing', 'exact'):
-            raise ValueError(f"exemplar_region must be 'enclosing' or 'exact', "
-                             f'got {exemplar_region!r}.')
+            raise ValueError("exemplar_region must be 'enclosing' or "
+                             f"'exact', got {exemplar_region!r}.")
         if interpolation not in _INTERPOLATIONS:
             raise ValueError(f'interpolation must be one of '
                              f'{sorted(_INTERPOLATIONS)}, '
                              f'got {interpolation!r}.')
-        self.context_size = context_size
-        self.exemplar_size = exemplar_size
-        self.num_exemplars = num_exemplars
-        self.search_size = search_size
+        self.context_size, self.exemplar_size = context_size, exemplar_size
+        self.num_exemplars, self.search_size = num_exemplars, search_size
         self.search_scale = tuple(search_scale)
         self.search_ratio = tuple(search_ratio)
         self.scale_range = tuple(scale_range)
         self.ratio_range = tuple(ratio_range)
         self.rotation_range = tuple(rotation_range)
         self.exemplar_flip_prob = exemplar_flip_prob
-        self.exemplar_augmentation = None if exemplar_augmentation is None \
-            else check_augmentation('exemplar_augmentation',
-                                    exemplar_augmentation)
-        self.context_augmentation = None if context_augmentation is None \
-            else check_augmentation('context_augmentation',
-                                    context_augmentation)
-        self.max_tries = max_tries
-        self.interpolation = interpolation
+        self.exemplar_augmentation = check_augmentation(
+            'exemplar_augmentation', exemplar_augmentation)
+        self.context_augmentation = check_augmentation(
+            'context_augmentation', context_augmentation)
+        self.max_tries, self.interpolation = max_tries, interpolation
         self.min_image_size = min_image_size
         self.exemplar_region = exemplar_region
         self._search_crop = RandomResizedCrop(
@@ -193,9 +184,10 @@ class DrawCorrelationalPair(BaseTransform):
         """The exemplars' (and the context's) photometric parameters, from
         a generator seeded by one draw of numpy's global RNG."""
         rng = np.random.default_rng(np.random.randint(2**63, dtype=np.int64))
+        recipe = self.exemplar_augmentation
         exemplar = draw_exemplar_photometric(
             rng, self.num_exemplars,
-            **(self.exemplar_augmentation or NO_AUGMENTATION))
+            **(NO_AUGMENTATION if recipe is None else recipe))
         exemplar[:, FLIP] = flip_exemplars
         drawn = dict(exemplar_augmentation=exemplar)
         if self.context_augmentation is not None:

@@ -31,6 +31,7 @@ An operation that does not run carries neutral values (factors 1, shift 0,
 sigma 0, order 0-3), so a vector reads the same whoever applies it.
 """
 import math
+from typing import Optional
 
 import numpy as np
 
@@ -58,14 +59,17 @@ NO_AUGMENTATION = dict(RELEASE_AUGMENTATION, jitter_prob=0., gray_prob=0.,
                        blur_prob=0., solarize_prob=0.)
 
 
-def check_augmentation(name: str, augmentation: dict) -> dict:
+def check_augmentation(name: str,
+                       augmentation: Optional[dict]) -> Optional[dict]:
     """Validate a recipe (keys of :data:`RELEASE_AUGMENTATION`; missing keys
-    take the release's values) and return it complete.
+    take the release's values) and return it complete; None stays None.
 
     Raises:
         ValueError: naming ``name`` and an unknown key or a value out of
         its range.
     """
+    if augmentation is None:
+        return None
     if not isinstance(augmentation, dict):
         raise ValueError(f'{name} must be a dict of '
                          f'{sorted(RELEASE_AUGMENTATION)} (or None for no '

@@ -18,31 +18,21 @@ class PackCIMInputs(PackInputs):
     ``exemplar_size`` (n); the ``algorithm_keys`` and ``meta_keys``
     present.
 
-    **Added Keys:**
-
-    - ``inputs``: ``[search (3, S, S)]`` uint8, from which the pair
-      synthesis builds the context and exemplars (``CIMDataPreprocessor``
-      on the device, or ``pair_synthesis_collate`` in the workers).
-    - ``data_samples``: :obj:`mmpretrain.structures.DataSample` with the
-      ``meta_keys`` as metainfo, plus ``img_shape`` and ``exemplar_size``
-      (the sizes the synthesis builds) and ``skipped_images`` (the files
-      ``LoadCheckedImage`` skipped before this sample, for
-      ``SkippedImagesHook``) whatever the ``meta_keys``.
-    - ``pair_params``: the ``algorithm_keys`` present
-      (``exemplar_corners`` K x 4 x 2, ``exemplar_flipped`` K,
-      ``exemplar_augmentation`` K x 14 and ``context_augmentation`` 14) as
-      a dict of tensors beside the data sample, so that ``default_collate``
-      stacks each into one (B, ...) tensor, which the DataLoader pins and
-      the synthesis moves in one copy (not one per sample) before giving
-      every data sample its rows.
+    **Added Keys:** ``inputs`` ``[search (3, S, S)]`` uint8;
+    ``data_samples`` (a ``DataSample`` with the ``meta_keys``, plus
+    ``img_shape``, ``exemplar_size`` and ``skipped_images`` as metainfo);
+    ``pair_params``: the ``algorithm_keys`` present (``exemplar_corners`` K
+    x 4 x 2, ``exemplar_flipped`` K, ``exemplar_augmentation`` K x 14,
+    ``context_augmentation`` 14) as tensors beside the data sample, so that
+    ``default_collate`` stacks each into one (B, ...) tensor, moved to the
+    device in one copy by the pair synthesis, which then gives every data
+    sample its rows.
 
     Args:
         algorithm_keys (Sequence[str]): The drawn parameters packed, when
-            present. Defaults to ``('exemplar_corners', 'exemplar_flipped',
-            'exemplar_augmentation', 'context_augmentation')``.
+            present. Defaults to the four above.
         meta_keys (Sequence[str]): Keys stored as metainfo. Defaults to
-            :attr:`PackInputs.DEFAULT_META_KEYS` (``sample_idx``,
-            ``img_path``, ``ori_shape``, ``img_shape``, ...).
+            :attr:`PackInputs.DEFAULT_META_KEYS`.
     """
 
     def __init__(self,

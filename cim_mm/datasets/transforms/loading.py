@@ -27,12 +27,10 @@ def _decode(data: bytes, min_size: int) -> np.ndarray:
     """H x W x 3 uint8 BGR, or :class:`UnusableImageError` with the reason.
 
     Grayscale, palette, 16-bit and RGBA images are converted (OpenCV's
-    ``IMREAD_COLOR``: 16 bit scaled to 8, alpha dropped).
+    ``IMREAD_COLOR``); a cut-off JPEG or PNG is refused as a whole.
     """
     if not data:
         raise UnusableImageError('empty file')
-    # OpenCV (4.11) refuses a cut-off JPEG/PNG as a whole, rather than
-    # decoding it as far as it goes.
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if img is None:
         raise UnusableImageError('not decodable (corrupt, truncated or not '
@@ -48,28 +46,21 @@ def _decode(data: bytes, min_size: int) -> np.ndarray:
 @TRANSFORMS.register_module()
 class LoadCheckedImage(BaseTransform):
     """``LoadImageFromFile`` for pre-training, with a policy for images that
-    cannot be used (undecodable, truncated, smaller than the crops need).
+    cannot be used (unreadable, undecodable, smaller than ``min_size``).
 
-    ``on_bad_image='skip'`` (default): the transform returns None, so
-    mmengine's ``BaseDataset`` draws another sample in its place (up to its
-    ``max_refetch``); a WARNING names the file and the reason, once per
-    process (DataLoader worker); the next loaded sample carries the skipped
-    files as ``skipped_images`` (packed by ``PackCIMInputs``), from which
-    ``SkippedImagesHook`` counts them in the training log and stops a run
-    whose skipped share is too high. ``'raise'``: the first bad file stops
-    the run with an error naming it.
+    ``on_bad_image='skip'`` (default): return None, so mmengine's
+    ``BaseDataset`` draws another sample (up to its ``max_refetch``); a
+    WARNING names the file and the reason once per process, and the next
+    loaded sample carries the skipped files as ``skipped_images``, which
+    ``SkippedImagesHook`` counts (and stops a run whose skipped share is too
+    high). ``'raise'``: the first bad file stops the run, named.
 
-    Per-sample randomness: when ``sample_idx`` is a :class:`SampleKey` (the
-    index as ``ResumableSampler`` and ``ResumableInfiniteSampler`` yield
-    it), Python's ``random`` and numpy's global RNG are first seeded from
-    its (seed, epoch, index), so everything the pipeline draws for this
-    sample (the pair's geometry, flips and photometric values) depends on
-    that key only; ``sample_idx`` is then stored as a plain int. A bad
-    image's replacement, which ``BaseDataset`` draws with ``np.random``
-    (``max_refetch``), comes as a plain index: the RNGs are not seeded
-    again, so the replacement and its draws follow from the bad sample's
-    key. With other samplers the RNGs are left as they are (the worker's
-    streams, seeded by mmengine per worker).
+    When ``sample_idx`` is a :class:`SampleKey` (as the resumable samplers
+    yield it), Python's ``random`` and numpy's global RNG are first seeded
+    from its (seed, epoch, index), so all the sample's draws depend on that
+    key only, and ``sample_idx`` is stored as an int. A bad image's
+    replacement comes as a plain index and draws on from the bad sample's
+    seeding; with other samplers the RNGs are left as they are.
 
     **Added Keys:** ``img`` (H x W x 3 uint8 BGR), ``img_shape``,
     ``ori_shape``, ``skipped_images`` (list of ``(path, reason)``).

@@ -12,31 +12,24 @@ from ..utils.pair_synthesis import give_rows, synthesise_batch
 class CIMDataPreprocessor(SelfSupDataPreprocessor):
     """``SelfSupDataPreprocessor`` that builds CIM pairs on the device.
 
-    Two inputs are accepted:
+    Input, either:
 
-    - From :class:`DrawCorrelationalPair`: inputs ``[search (B, 3, S, S)]``
-      uint8 and ``pair_params`` with the batch tensors ``exemplar_corners``
-      (B, K, 4, 2), ``exemplar_flipped`` (B, K), ``exemplar_augmentation``
-      (B, K, 14) and, when drawn, ``context_augmentation`` (B, 14) (stacked
-      by ``default_collate`` from :class:`PackCIMInputs`); data samples
-      with metainfo ``img_shape`` (m, m) and ``exemplar_size`` n. Each
-      batch tensor is moved in one (non-blocking when pinned) copy, then
+    - ``[search (B, 3, S, S)]`` uint8 with ``pair_params`` (the batch
+      tensors packed by :class:`PackCIMInputs`): each tensor is moved in one
+      (non-blocking when pinned) copy, then
       :func:`~cim_mm.models.utils.pair_synthesis.synthesise_batch` builds
-      the pairs on the device (contexts, augmented and flipped exemplars,
-      maps) without host-device synchronisation.
-    - Pairs already built (``pair_synthesis_collate`` in the workers, or a
-      caller's own): inputs ``[context (B, 3, m, m), K x exemplar (B, 3,
-      n, n)]``; samples without ``corr_maps`` get them rasterised here
-      from their ``exemplar_corners``.
+      contexts, augmented exemplars and maps on the device, without
+      host-device sync;
+    - or pairs already built (by ``pair_synthesis_collate`` or a caller):
+      ``[context (B, 3, m, m), K x exemplar (B, 3, n, n)]``; samples
+      without ``corr_maps`` get them rasterised from their
+      ``exemplar_corners``.
 
-    The maps never cross the bus. Output as ``SelfSupDataPreprocessor``: ``[context,
-    exemplar_0, ..., exemplar_{K-1}]`` normalised float (RGB when
-    ``to_rgb``: a channel flip on the device) and the data samples, each
-    with its own rows of the pair parameters (views of the batch tensors)
-    and ``corr_maps``. The batch is cast to the device once.
+    Output as ``SelfSupDataPreprocessor``: ``[context, exemplar_0, ...,
+    exemplar_{K-1}]`` normalised float (RGB when ``to_rgb``) and the data
+    samples, each with its rows of the pair parameters and ``corr_maps``.
 
-    Args: as :class:`mmpretrain.models.SelfSupDataPreprocessor`;
-    ``non_blocking=True`` overlaps the copies of a pinned batch.
+    Args: as :class:`mmpretrain.models.SelfSupDataPreprocessor`.
     """
 
     def forward(self, data: dict, training: bool = False) -> dict:

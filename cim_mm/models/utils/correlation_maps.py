@@ -1,5 +1,4 @@
-"""Correlation maps rasterised from exemplar corners, in torch (any device).
-"""
+"""Correlation maps rasterised from exemplar corners (any device)."""
 import torch
 
 
@@ -7,14 +6,11 @@ def rasterize_correlation_maps(corners: torch.Tensor,
                                size: int) -> torch.Tensor:
     """(..., 4, 2) exemplar corners -> (..., size, size) uint8 maps.
 
-    1 exactly where a context pixel centre lies in the closed rectangle with corners
-    ``c0, c1, c2, c3``, context coordinates), bit for bit: the same float64
-    row-interval computation. Each rectangle is the intersection of the
-    strips ``0 <= (p - c0) . e <= |e|^2`` for ``e = c1 - c0`` and
-    ``e = c3 - c0``; on pixel row i each strip is an interval of x.
-
-    Built where the corners are, so on a GPU the K x m x m maps never cross
-    the bus (they were half the bytes of a CIM batch).
+    1 exactly where a context pixel centre lies in the closed rectangle with
+    corners ``c0, c1, c2, c3`` (context coordinates), computed in float64
+    on the corners' device. The rectangle is the intersection of the strips
+    ``0 <= (p - c0) . e <= |e|^2`` for ``e = c1 - c0`` and ``e = c3 - c0``;
+    on pixel row i each strip is an interval of x.
     """
     shape = corners.shape[:-2]
     corners = corners.reshape(-1, 4, 2).double()

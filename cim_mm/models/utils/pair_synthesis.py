@@ -1,10 +1,9 @@
 """The one pair synthesis: contexts, exemplars and maps from search images
-and drawn parameters, batched, on any device.
+and drawn parameters, batched, on any device, without host-device sync.
 
-Coordinates as in ``DrawCorrelationalPair``: ``(x, y)``, pixel ``[i, j]`` covers
-``[j, j + 1) x [i, i + 1)``; the context square is ``[0, m]^2`` and the
-search image ``[0, S]^2`` shows the same content (the context is the search
-image resized), so a context point ``p`` is the search point ``p * S / m``.
+Coordinates: ``(x, y)``, x right, y down; pixel ``[i, j]`` covers ``[j, j +
+1) x [i, i + 1)``. The context ``[0, m]^2`` is the search image ``[0, S]^2``
+resized, so a context point ``p`` is the search point ``p * S / m``.
 """
 from typing import Optional, Tuple
 
@@ -15,15 +14,13 @@ from .correlation_maps import rasterize_correlation_maps
 from .exemplar_photometric import apply_exemplar_photometric
 
 #: Bilinear samples per exemplar pixel along each axis, averaged: the
-#: anti-aliasing of exemplars that shrink (up to 3x along an axis, as PIL's
-#: resampling in the authors' release).
+#: antialiasing of exemplars that shrink (up to 3x, as the release's PIL).
 SUPERSAMPLING = 3
 
 
 def resize_context(search: torch.Tensor, size: int) -> torch.Tensor:
-    """(B, C, S, S) float search images -> (B, C, size, size) contexts,
-    antialiased when shrinking, rounded to integer grey levels (a uint8
-    image's values)."""
+    """(B, C, S, S) float -> (B, C, size, size) contexts (antialiased
+    bilinear), rounded to integer grey levels."""
     if search.shape[-1] == size:
         return search
     context = F.interpolate(search, size=(size, size), mode='bilinear',
@@ -38,18 +35,16 @@ def sample_exemplars(search: torch.Tensor, corners: torch.Tensor,
 
     Args:
         search (torch.Tensor): (B, C, S, S) float search images.
-        corners (torch.Tensor): (B, K, 4, 2) exemplar corners ``c0..c3``
-            in context coordinates (top-left, top-right, bottom-right,
-            bottom-left of the exemplar image).
-        context_size (int): m, the side the corners refer to.
-        exemplar_size (int): n.
-        supersampling (int): q: q x q bilinear samples per exemplar pixel,
-            averaged.
+        corners (torch.Tensor): (B, K, 4, 2) corners ``c0..c3`` (top-left,
+            top-right, bottom-right, bottom-left of the exemplar image) in
+            the coordinates of the m x m context.
+        context_size (int): m. exemplar_size (int): n.
+        supersampling (int): q x q bilinear samples per pixel, averaged.
 
     Returns:
-        torch.Tensor: (B, K, C, n, n) float, rounded to integer grey
-        levels. Exemplar pixel ``[b, a]`` covers the context parallelogram
-        ``c0 + [a, a + 1] / n * (c1 - c0) + [b, b + 1] / n * (c3 - c0)``.
+        torch.Tensor: (B, K, C, n, n) float with integer grey levels; pixel
+        ``[b, a]`` covers ``c0 + [a, a + 1] / n * (c1 - c0) + [b, b + 1] / n
+        * (c3 - c0)``.
     """
     batch, channels, side = search.shape[:3]
     num = corners.shape[1]
@@ -76,17 +71,8 @@ def sample_exemplars(search: torch.Tensor, corners: torch.Tensor,
 
 
 def augment(images: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
-    """The photometric augmentation (torchvision's definitions) of BGR
-    images, rounded to integer grey levels once, at the end.
-
-    Args:
-        images (torch.Tensor): (N, 3, H, W) float BGR in [0, 255].
-        params (torch.Tensor): (N, 14) drawn parameters, layout of
-            :mod:`cim_mm.datasets.transforms.exemplar_photometric_params`.
-
-    Returns:
-        torch.Tensor: (N, 3, H, W) float BGR, integer-valued in [0, 255].
-    """
+    """:func:`apply_exemplar_photometric` on (N, 3, H, W) float BGR images
+    in [0, 255] with (N, 14) parameters, rounded once, at the end."""
     rgb = apply_exemplar_photometric(images.flip(1), params.to(images.dtype))
     return rgb.round_().flip(1)
 
@@ -98,21 +84,16 @@ def synthesise_pairs(search: torch.Tensor,
                      exemplar_augmentation: Optional[torch.Tensor] = None,
                      context_augmentation: Optional[torch.Tensor] = None
                      ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """A batch of pairs from its search images and drawn parameters, on the
-    tensors' device, batched, with static shapes and without host-device
-    synchronisation.
+    """A batch of pairs from its search images and drawn parameters.
 
     Args:
         search (torch.Tensor): (B, 3, S, S) search images, uint8 or float
             BGR (as the shipped pipelines load them).
-        corners (torch.Tensor): (B, K, 4, 2) exemplar corners in context
-            coordinates (:func:`sample_exemplars`).
+        corners (torch.Tensor): (B, K, 4, 2), as :func:`sample_exemplars`.
         context_size (int): m. exemplar_size (int): n.
         exemplar_augmentation (torch.Tensor, optional): (B, K, 14) each
-            exemplar's photometric parameters and flip
-            (``DrawCorrelationalPair``); None: exemplars as resampled.
-        context_augmentation (torch.Tensor, optional): (B, 14) each
-            context's (no flip), when the pipeline draws them.
+            exemplar's photometric parameters and flip; None: none.
+        context_augmentation (torch.Tensor, optional): (B, 14), or None.
 
     Returns:
         tuple: contexts (B, 3, m, m) and exemplars (B, K, 3, n, n), float
