@@ -82,7 +82,7 @@ def enable_amp(cfg):
         'No GPU available: --amp uses bf16 autocast on CPU '
         '(CPUAmpOptimWrapper, no loss scaling). It is faster only on CPUs '
         'with bf16 units (AMX / AVX512-BF16); elsewhere it is slower than '
-        'fp32 (3x for CIM ViT-B on a 2-core AVX-512 machine).',
+        'fp32 (docs/benchmarks.md, "The training step").',
         logger='current',
         level=logging.WARNING)
     cfg.optim_wrapper.type = 'CPUAmpOptimWrapper'

@@ -35,10 +35,10 @@ def shutdown_distributed(barrier=True):
     while the interpreter finalizes, it cannot take the GIL to drop the
     tensors' Python objects, the thread is unwound through a ``noexcept``
     frame and the process dies with ``terminate called without an active
-    exception`` (SIGABRT) after a successful run: 5 of 45 two-process
-    ``dist_train.sh`` CPU runs under load with torch 2.14. A bare
-    ``destroy_process_group()`` does not help: it only unregisters the group,
-    whose C++ object (and threads) outlive it as long as the runner does.
+    exception`` (SIGABRT) after a successful run (how often, under load:
+    docs/benchmarks.md, "Launchers"). A bare ``destroy_process_group()``
+    does not help: it only unregisters the group, whose C++ object (and
+    threads) outlive it as long as the runner does.
 
     Fix: collect the unreferenced runner (``gc.collect()``), wait for every
     rank (``barrier``, skip it on an error path where a peer may be gone),

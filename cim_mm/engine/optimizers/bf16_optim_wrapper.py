@@ -36,5 +36,6 @@ class CPUAmpOptimWrapper(BF16OptimWrapper):
     ``AmpOptimWrapper`` asserts a GPU/NPU/MLU.
 
     bf16 autocast is faster on CPU only with bf16 units (AMX /
-    AVX512-BF16); without them a CIM ViT-B step is ~3x slower than fp32.
+    AVX512-BF16); without them it is slower than fp32 (docs/benchmarks.md,
+    "The training step").
     """

@@ -22,9 +22,9 @@ class FrozenAwareOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     Every trainable parameter gets exactly the settings (lr, weight decay,
     ...) the default would give it, but parameters with equal settings share
     one group: the default makes one group per parameter, and an optimizer
-    step over hundreds of one-tensor groups is launch-bound on a GPU (AdamW
-    took 24% of a CIM ViT-B step). CIM's configs end with two groups (with
-    and without weight decay). Optimizer states saved with one group per
+    step over hundreds of one-tensor groups is launch-bound on a GPU
+    (docs/benchmarks.md, "The training step"). CIM's configs end with two
+    groups (with and without weight decay). Optimizer states saved with one group per
     parameter do not load into the merged groups.
     """
 

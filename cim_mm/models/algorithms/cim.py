@@ -116,10 +116,9 @@ class CIM(BaseSelfSupervisor):
             skip (torch.Tensor, optional): A 0-dim tensor on the parameters'
                 device, 1 where the optimizer step was skipped
                 (``NonFiniteGuardHook``): the averaged parameters are then
-                kept exactly (m = 1), decided on the device (no host sync;
-                one lerp per tensor instead of one foreach launch). The
-                copied ones are copied as always: the online ones did not
-                change. Defaults to None (no mask).
+                kept exactly (m = 1), decided on the device (no host
+                sync). The copied ones are copied as always: the online ones
+                did not change. Defaults to None (no mask).
         """
         if self.target_backbone is None:
             return
