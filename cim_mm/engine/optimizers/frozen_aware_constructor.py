@@ -24,8 +24,8 @@ class FrozenAwareOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     one group: the default makes one group per parameter, and an optimizer
     step over hundreds of one-tensor groups is launch-bound on a GPU
     (docs/benchmarks.md, "The training step"). CIM's configs end with two
-    groups (with and without weight decay). Optimizer states saved with one group per
-    parameter do not load into the merged groups.
+    groups (with and without weight decay). Optimizer states saved with one
+    group per parameter do not load into the merged groups.
     """
 
     def add_params(self, params, module: nn.Module, prefix: str = '',
