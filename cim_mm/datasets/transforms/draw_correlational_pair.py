@@ -20,8 +20,7 @@ from mmpretrain.registry import TRANSFORMS
 from .argument_checks import check_int, check_prob, check_range
 from .exemplar_photometric_params import (FLIP, NO_AUGMENTATION,
                                           RELEASE_AUGMENTATION,
-                                          check_augmentation,
-                                          draw_exemplar_photometric)
+                                          check_augmentation, draw_checked)
 from .pair_geometry import draw_exemplar_corners
 
 _INTERPOLATIONS = {'bilinear': cv2.INTER_LINEAR, 'bicubic': cv2.INTER_CUBIC}
@@ -185,14 +184,14 @@ class DrawCorrelationalPair(BaseTransform):
         a generator seeded by one draw of numpy's global RNG."""
         rng = np.random.default_rng(np.random.randint(2**63, dtype=np.int64))
         recipe = self.exemplar_augmentation
-        exemplar = draw_exemplar_photometric(
+        exemplar = draw_checked(
             rng, self.num_exemplars,
-            **(NO_AUGMENTATION if recipe is None else recipe))
+            NO_AUGMENTATION if recipe is None else recipe)
         exemplar[:, FLIP] = flip_exemplars
         drawn = dict(exemplar_augmentation=exemplar)
         if self.context_augmentation is not None:
-            drawn['context_augmentation'] = draw_exemplar_photometric(
-                rng, 1, **self.context_augmentation)[0]
+            drawn['context_augmentation'] = draw_checked(
+                rng, 1, self.context_augmentation)[0]
         return drawn
 
     def _to_bgr(self, results: dict) -> np.ndarray:

@@ -115,7 +115,15 @@ def draw_exemplar_photometric(rng: np.random.Generator, num: int,
         np.ndarray: (num, EXEMPLAR_PARAM_DIM) float32, the module's layout,
         with FLIP 0 (the pair transform draws the flips).
     """
-    recipe = check_augmentation('augmentation', augmentation)
+    return draw_checked(rng, num,
+                        check_augmentation('augmentation', augmentation))
+
+
+def draw_checked(rng: np.random.Generator, num: int,
+                 recipe: dict) -> np.ndarray:
+    """:func:`draw_exemplar_photometric` with a complete recipe that
+    :func:`check_augmentation` returned (not checked again: the worker
+    draws for every sample)."""
     jitter = rng.random(num) < recipe['jitter_prob']
     order = rng.permuted(np.tile(np.arange(4), (num, 1)), axis=1)
     factors = np.stack([
