@@ -13,9 +13,11 @@ values are the rows of ``draw_exemplar_photometric`` (layout in
 
 Plain torch with static shapes and no host-device sync on a GPU: each
 operation is computed for the whole batch and kept per image with
-``torch.where``. On the CPU, where reading a flag costs nothing, an
-operation that no image drew is skipped.
+``torch.where``. On the CPU, where reading a flag costs nothing, each is
+computed only for the images that drew it.
 """
+from typing import Optional
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -105,75 +107,87 @@ def gaussian_blur(images: Tensor,
     return out.reshape(num, channels, height, width)
 
 
-def _jitter(images: Tensor, params: Tensor) -> Tensor:
-    """The colour jitter, each image's adjustments in its own order.
+def _blend(images: Tensor, op: Tensor, factors: Tensor) -> Tensor:
+    """Each image's blend ``f x + (1 - f) y``, clamped: the factor ``f`` and
+    the second image ``y`` of its adjustment ``op`` (N,) (0 brightness: 0;
+    1 contrast: the grayscale's mean; 2 saturation: the grayscale; 3 hue:
+    computed as saturation, not used); ``factors`` (N, 4)."""
+    op = _per_image(op)
+    gray = luma(images)
+    mean = gray.mean((1, 2, 3), keepdim=True)
+    other = torch.where(op == 0, 0., torch.where(op == 1, mean, gray))
+    factor = _per_image(factors.gather(1, op.reshape(-1, 1).clamp(max=2)))
+    return (images * factor + other * (1 - factor)).clamp_(0, MAX_VALUE)
 
-    At each of the 4 positions every image gets one blend ``f x + (1 - f)
-    y``, clamped, with the factor ``f`` and the second image ``y`` (0 for
-    brightness, the grayscale's mean for contrast, the grayscale for
-    saturation) of the adjustment it drew there, and one hue shift, and
-    keeps the one it drew; images that do not jitter keep their input.
-    """
-    jitter = _per_image(params[:, JITTER] > 0)
-    order = params[:, ORDER].to(torch.int64)
-    factors = params[:, BRIGHTNESS:HUE + 1].to(images.dtype)  # (N, 4)
-    for position in range(4):
-        op = _per_image(order[:, position])
-        gray = luma(images)
-        mean = gray.mean((1, 2, 3), keepdim=True)
-        other = torch.where(op == 0, 0., torch.where(op == 1, mean, gray))
-        factor = _per_image(factors.gather(1, op.flatten(0).clamp(max=2)[:,
-                                                                    None]))
-        blended = (images * factor + other * (1 - factor)).clamp_(0, MAX_VALUE)
-        hued = adjust_hue(images, factors[:, 3])
-        images = torch.where(jitter, torch.where(op == 3, hued, blended),
-                             images)
+
+def _update(images: Tensor, flags: Tensor, operation,
+            whole_batch: bool) -> Tensor:
+    """``images`` with ``operation(images[rows], rows)`` where the (N,) bool
+    ``flags`` are set. ``whole_batch``: computed for all images and kept
+    with ``torch.where`` (static shapes, no host sync); else computed for
+    the flagged rows only and written into ``images`` in place (reading the
+    flags: for the CPU, where that costs nothing)."""
+    if whole_batch:
+        return torch.where(_per_image(flags),
+                           operation(images, slice(None)), images)
+    rows = flags.nonzero().squeeze(1)
+    if len(rows):
+        images[rows] = operation(images[rows], rows)
     return images
-
-
-def _drawn(flags: Tensor) -> bool:
-    """Whether to compute an operation whose per-image ``flags`` (N,) are
-    given: always off the CPU (reading them would sync); on the CPU only if
-    some image drew it."""
-    return flags.device.type != 'cpu' or bool(flags.any())
 
 
 def apply_exemplar_photometric(
         images: Tensor,
         params: Tensor,
         blur_kernel_size: int = BLUR_KERNEL_SIZE,
-        solarize_threshold: float = SOLARIZE_THRESHOLD) -> Tensor:
+        solarize_threshold: float = SOLARIZE_THRESHOLD,
+        whole_batch: Optional[bool] = None) -> Tensor:
     """The photometric augmentation of a batch, each image with its values.
 
-    In order: colour jitter (``JITTER``; the adjustments in the image's
-    ``ORDER``), grayscale (``GRAY``), blur (``BLUR``, ``BLUR_SIGMA``),
-    solarize (``SOLARIZE``: values >= the threshold become ``255 - x``),
-    horizontal flip (``FLIP``); each result in [0, 255], not rounded.
+    In order: colour jitter (``JITTER``: at each of the 4 positions of the
+    image's ``ORDER``, the blend or the hue shift it drew there), grayscale
+    (``GRAY``), blur (``BLUR``, ``BLUR_SIGMA``), solarize (``SOLARIZE``:
+    values >= the threshold become ``255 - x``), horizontal flip
+    (``FLIP``); each result in [0, 255], not rounded.
 
     Args:
         images (Tensor): (N, 3, H, W) float RGB in [0, 255].
         params (Tensor): (N, 14) float on the images' device.
         blur_kernel_size (int): the blur's fixed odd kernel side.
         solarize_threshold (float): of 255.
+        whole_batch (bool, optional): compute every operation for the whole
+            batch (no host sync) or only for the images that drew it (the
+            same values, within float rounding). None (default): the whole
+            batch off the CPU, the drawn images on the CPU.
 
     Returns:
-        Tensor: (N, 3, H, W) in [0, 255], the images' dtype.
+        Tensor: (N, 3, H, W) in [0, 255], the images' dtype (a new tensor).
     """
-    if _drawn(params[:, JITTER] > 0):
-        images = _jitter(images, params)
-    gray = params[:, GRAY] > 0
-    if _drawn(gray):
-        images = torch.where(_per_image(gray), luma(images), images)
-    blur = params[:, BLUR] > 0
-    if _drawn(blur):
-        blurred = gaussian_blur(images, params[:, BLUR_SIGMA],
-                                blur_kernel_size).clamp_(0, MAX_VALUE)
-        images = torch.where(_per_image(blur), blurred, images)
-    solar = params[:, SOLARIZE] > 0
-    if _drawn(solar):
-        inverted = _per_image(solar) & (images >= solarize_threshold)
-        images = torch.where(inverted, MAX_VALUE - images, images)
-    flip = params[:, FLIP] > 0
-    if _drawn(flip):
-        images = torch.where(_per_image(flip), images.flip(-1), images)
-    return images
+    if whole_batch is None:
+        whole_batch = images.device.type != 'cpu'
+    if not whole_batch:
+        images = images.clone()
+    jitter = params[:, JITTER] > 0
+    order = params[:, ORDER].to(torch.int64)
+    factors = params[:, BRIGHTNESS:HUE + 1].to(images.dtype)  # (N, 4)
+    for position in range(4):
+        op = order[:, position]
+        images = _update(
+            images, jitter & (op == 3),
+            lambda x, rows: adjust_hue(x, factors[rows, 3]), whole_batch)
+        images = _update(
+            images, jitter & (op < 3),
+            lambda x, rows: _blend(x, op[rows], factors[rows]), whole_batch)
+    images = _update(images, params[:, GRAY] > 0,
+                     lambda x, rows: luma(x).expand_as(x), whole_batch)
+    images = _update(
+        images, params[:, BLUR] > 0,
+        lambda x, rows: gaussian_blur(x, params[rows, BLUR_SIGMA],
+                                      blur_kernel_size).clamp_(0, MAX_VALUE),
+        whole_batch)
+    images = _update(
+        images, params[:, SOLARIZE] > 0,
+        lambda x, rows: torch.where(x >= solarize_threshold, MAX_VALUE - x,
+                                    x), whole_batch)
+    return _update(images, params[:, FLIP] > 0,
+                   lambda x, rows: x.flip(-1), whole_batch)

@@ -227,7 +227,10 @@ def test_neutral_params_leave_images_unchanged(images):
     params = torch.zeros(len(images), pp.EXEMPLAR_PARAM_DIM)
     params[:, pp.ORDER] = torch.arange(4.)
     params[:, pp.BRIGHTNESS:pp.SATURATION + 1] = 1.
-    assert torch.equal(ep.apply_exemplar_photometric(images, params), images)
+    for whole_batch in (False, True):
+        assert torch.equal(
+            ep.apply_exemplar_photometric(images, params,
+                                          whole_batch=whole_batch), images)
 
 
 def test_no_host_sync_and_outputs_on_the_device():
@@ -241,3 +244,19 @@ def test_no_host_sync_and_outputs_on_the_device():
     assert traffic.syncs == 0, traffic.report('sync')
     assert traffic.copies == 0, traffic.report('copy')
     assert out.device.type == 'cuda' and out.shape == (12, 3, SIZE, SIZE)
+
+
+def test_drawn_images_only_equals_the_whole_batch_path(images):
+    """The CPU computes each operation for the images that drew it, a GPU
+    for the whole batch: the same values (float rounding aside), and the
+    input is left as it was."""
+    rng = np.random.default_rng(5)
+    params = pp.draw_exemplar_photometric(rng, 48)
+    params[:, pp.FLIP] = rng.random(48) < 0.5
+    params = torch.from_numpy(params)
+    batch = images.repeat(8, 1, 1, 1)
+    before = batch.clone()
+    drawn_only = ep.apply_exemplar_photometric(batch, params)
+    assert torch.equal(batch, before)
+    whole = ep.apply_exemplar_photometric(batch, params, whole_batch=True)
+    torch.testing.assert_close(drawn_only, whole, rtol=0, atol=1e-4)
