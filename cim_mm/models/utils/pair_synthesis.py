@@ -16,6 +16,8 @@ from .exemplar_photometric import apply_exemplar_photometric
 #: Bilinear samples per exemplar pixel along each axis, averaged: the
 #: antialiasing of exemplars that shrink (up to 3x, as the release's PIL).
 SUPERSAMPLING = 3
+#: Images resampled together on the CPU (:func:`sample_exemplars`).
+CPU_IMAGES_PER_CALL = 2
 
 
 def resize_context(search: torch.Tensor, size: int) -> torch.Tensor:
@@ -28,9 +30,12 @@ def resize_context(search: torch.Tensor, size: int) -> torch.Tensor:
     return context.round_().clamp_(0, 255)
 
 
-def sample_exemplars(search: torch.Tensor, corners: torch.Tensor,
-                     context_size: int, exemplar_size: int,
-                     supersampling: int = SUPERSAMPLING) -> torch.Tensor:
+def sample_exemplars(search: torch.Tensor,
+                     corners: torch.Tensor,
+                     context_size: int,
+                     exemplar_size: int,
+                     supersampling: int = SUPERSAMPLING,
+                     images_per_call: Optional[int] = None) -> torch.Tensor:
     """Resample each exemplar rectangle of each search image to n x n.
 
     Args:
@@ -40,6 +45,10 @@ def sample_exemplars(search: torch.Tensor, corners: torch.Tensor,
             the coordinates of the m x m context.
         context_size (int): m. exemplar_size (int): n.
         supersampling (int): q x q bilinear samples per pixel, averaged.
+        images_per_call (int, optional): images resampled together (the
+            same values for any number). None: :data:`CPU_IMAGES_PER_CALL`
+            on the CPU, where small buffers are faster, the whole batch
+            elsewhere.
 
     Returns:
         torch.Tensor: (B, K, C, n, n) float with integer grey levels; pixel
@@ -47,6 +56,16 @@ def sample_exemplars(search: torch.Tensor, corners: torch.Tensor,
         * (c3 - c0)``.
     """
     batch, channels, side = search.shape[:3]
+    if images_per_call is None:
+        images_per_call = (CPU_IMAGES_PER_CALL
+                           if search.device.type == 'cpu' else batch)
+    if batch > images_per_call:
+        return torch.cat([
+            sample_exemplars(search[i:i + images_per_call],
+                             corners[i:i + images_per_call], context_size,
+                             exemplar_size, supersampling, images_per_call)
+            for i in range(0, batch, images_per_call)
+        ])
     num = corners.shape[1]
     n, q = exemplar_size, supersampling
     corners = corners.to(search.dtype) * (side / context_size)
@@ -55,19 +74,17 @@ def sample_exemplars(search: torch.Tensor, corners: torch.Tensor,
     origin = corners[:, :, 0, None, None]  # (B, K, 1, 1, 2)
     axis_x = (corners[:, :, 1] - corners[:, :, 0])[:, :, None, None]
     axis_y = (corners[:, :, 3] - corners[:, :, 0])[:, :, None, None]
-    points = (origin + steps[None, None, None, :, None] * axis_x +
-              steps[None, None, :, None, None] * axis_y)  # (B, K, nq, nq, 2)
-    # The K exemplars stacked as rows of one sampling grid per image.
-    grid = (points * (2 / side) - 1).reshape(batch, num * n * q, n * q, 2)
+    grid = origin + steps[None, None, None, :, None] * axis_x
+    grid = grid + steps[None, None, :, None, None] * axis_y  # B, K, nq, nq, 2
+    # In [-1, 1]; the K exemplars stacked as rows of one grid per image.
+    grid = grid.mul_(2 / side).sub_(1).reshape(batch, num * n * q, n * q, 2)
     samples = F.grid_sample(search, grid, mode='bilinear',
                             padding_mode='border', align_corners=False)
-    samples = samples.reshape(batch, channels, num, n * q, n * q)
-    samples = samples.transpose(1, 2).reshape(batch * num, channels, n * q,
-                                              n * q)
-    if q > 1:
+    if q > 1:  # each exemplar is nq rows: no window spans two exemplars
         samples = F.avg_pool2d(samples, q)
-    return samples.round_().clamp_(0, 255).reshape(batch, num, channels, n,
-                                                   n)
+    samples = samples.round_().clamp_(0, 255).reshape(batch, channels, num,
+                                                       n, n)
+    return samples.transpose(1, 2).contiguous()
 
 
 def augment(images: torch.Tensor, params: torch.Tensor) -> torch.Tensor:

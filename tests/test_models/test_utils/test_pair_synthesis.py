@@ -9,7 +9,8 @@ from mmengine.dataset import default_collate
 from mmpretrain.registry import MODELS, TRANSFORMS
 
 import cim_mm  # noqa: F401
-from cim_mm.models.utils.pair_synthesis import synthesise_pairs
+from cim_mm.models.utils.pair_synthesis import (sample_exemplars,
+                                                 synthesise_pairs)
 
 # Tiny tensor ops: one thread (the machine's other cores may be busy).
 pytestmark = pytest.mark.usefixtures('one_torch_thread')
@@ -125,6 +126,22 @@ def test_synthesise_pairs_gives_each_sample_the_same_pair_in_any_batch(
     assert whole[2].dtype == torch.uint8
     for part, parts in zip(whole, zip(*halves)):
         assert torch.equal(part, torch.cat(parts))
+
+
+def test_exemplars_are_the_same_resampled_in_any_number_of_calls(draw):
+    """The CPU resamples a few images per call, a GPU the whole batch: the
+    same values."""
+    samples = draw(DRAW, 5)
+    search = torch.stack([torch.from_numpy(s['search']) for s in samples])
+    search = search.permute(0, 3, 1, 2).float()
+    corners = torch.stack(
+        [torch.from_numpy(s['exemplar_corners']) for s in samples])
+    whole = sample_exemplars(search, corners, M, N, images_per_call=5)
+    assert whole.shape == (5, K, 3, N, N)
+    for images_per_call in (None, 1, 3):
+        assert torch.equal(
+            sample_exemplars(search, corners, M, N,
+                             images_per_call=images_per_call), whole)
 
 
 def torchvision_recipe(rgb: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
