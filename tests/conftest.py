@@ -26,6 +26,8 @@ from mmengine.config import Config
 # adaptations switched on. What `import cim_mm` alone does is tested in fresh
 # interpreters (tests/test_compat/test_import_boundary.py).
 import cim_mm.compat.enable  # noqa: E402,F401
+from cim_mm.datasets.pair_synthesis_collate import \
+    one_torch_thread as one_thread  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEMO_CONFIG = osp.join(REPO, 'configs', 'cim_demo.py')
@@ -121,10 +123,8 @@ def one_torch_thread():
     ``pytestmark = pytest.mark.usefixtures('one_torch_thread')``): one
     thread runs them as fast as two, and idle intra-op threads spinning for
     a busy core made them up to 15x slower on a loaded 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with one_thread():
+        yield
 
 
 @pytest.fixture

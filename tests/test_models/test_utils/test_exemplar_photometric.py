@@ -25,13 +25,8 @@ ATOL = 1e-3
 SIZE = 64
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_torch_thread():
-    """Small images gain nothing from intra-op threads on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Small images gain nothing from intra-op threads on a busy machine.
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 def _photo(image: np.ndarray) -> torch.Tensor:
