@@ -59,6 +59,9 @@ def sample_exemplars(search: torch.Tensor,
     if images_per_call is None:
         images_per_call = (CPU_IMAGES_PER_CALL
                            if search.device.type == 'cpu' else batch)
+    if images_per_call < 1:
+        raise ValueError('sample_exemplars: images_per_call must be >= 1 '
+                         f'(or None), got {images_per_call}.')
     if batch > images_per_call:
         return torch.cat([
             sample_exemplars(search[i:i + images_per_call],

@@ -142,6 +142,8 @@ def test_exemplars_are_the_same_resampled_in_any_number_of_calls(draw):
         assert torch.equal(
             sample_exemplars(search, corners, M, N,
                              images_per_call=images_per_call), whole)
+    with pytest.raises(ValueError, match='images_per_call must be >= 1'):
+        sample_exemplars(search, corners, M, N, images_per_call=0)
 
 
 def torchvision_recipe(rgb: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
